@@ -1,0 +1,203 @@
+"""Unit cell, orientation and crystal size (nanoBragg.c 1791-2091).
+
+The reciprocal cell comes from -cell (with C's default orientation, including its triclinic
+c*_z quirk C9) or from a MOSFLM matrix, is rotated by the misset, then converted to real space and
+back exactly as C does, so a0/b0/c0 carry the same bits as nanoBragg's.
+"""
+import math
+import sys
+
+from . import vec4
+from .rng import mosaic_rotation_umat, umat2misset
+from .sampling import RTD
+
+_CLAMP = 1.0000001
+
+
+def _clamp_angles(sins, coss, log, title, names):
+    if any(x > _CLAMP or x < -_CLAMP for x in (*sins, *coss)):
+        log(title)
+        for n, sv, cv in zip(names, sins, coss):
+            log("sin%s = %.25g" % (n, sv))
+            log("cos%s = %.25g" % (n, cv))
+    sins = [max(-1.0, min(1.0, x)) for x in sins]
+    coss = [1.0 if x * x > 1.0 else x for x in coss]
+    return [math.atan2(sv, cv) for sv, cv in zip(sins, coss)]
+
+
+def build_cell(p, rng, log):
+    """Sets p.a0, p.b0, p.c0 (meters), p.a_star/b_star/c_star (1/Angstrom) and p.V_cell."""
+    a = [p.a[0], 0.0, 0.0, 0.0]
+    b = [p.b[0], 0.0, 0.0, 0.0]
+    c = [p.c[0], 0.0, 0.0, 0.0]
+    a_star = [0.0] * 4
+    b_star = [0.0] * 4
+    c_star = [0.0] * 4
+    alpha, beta, gamma = p.alpha, p.beta, p.gamma
+    V_cell = 0.0
+    if p.user_cell:
+        if b[0] <= 0.0:
+            b[0] = a[0]
+        if c[0] <= 0.0:
+            c[0] = a[0]
+        if alpha <= 0.0:
+            alpha = math.pi / 2
+        if beta <= 0.0:
+            beta = math.pi / 2
+        if gamma <= 0.0:
+            gamma = math.pi / 2
+        aavg = (alpha + beta + gamma) / 2
+        skew = math.sin(aavg) * math.sin(aavg - alpha) * math.sin(aavg - beta) * math.sin(aavg - gamma)
+        if skew < 0.0:
+            skew = -skew
+        V_cell = 2.0 * a[0] * b[0] * c[0] * math.sqrt(skew)
+        if V_cell <= 0.0:
+            log("WARNING: impossible unit cell volume: %g" % V_cell)
+            V_cell = sys.float_info.min
+        V_star = 1.0 / V_cell
+        a_star[0] = b[0] * c[0] * math.sin(alpha) * V_star
+        b_star[0] = c[0] * a[0] * math.sin(beta) * V_star
+        c_star[0] = a[0] * b[0] * math.sin(gamma) * V_star
+        if a_star[0] <= 0.0 or b_star[0] <= 0.0 or c_star[0] <= 0.0:
+            log("WARNING: impossible reciprocal cell lengths: %g %g %g" % (a_star[0], b_star[0], c_star[0]))
+            for v in (a_star, b_star, c_star):
+                v[0] = abs(v[0]) if abs(v[0]) > 0.0 else sys.float_info.min
+        sas = a[0] * V_star / b_star[0] / c_star[0]
+        sbs = b[0] * V_star / a_star[0] / c_star[0]
+        sgs = c[0] * V_star / a_star[0] / b_star[0]
+        cas = (math.cos(beta) * math.cos(gamma) - math.cos(alpha)) / (math.sin(beta) * math.sin(gamma))
+        cbs = (math.cos(gamma) * math.cos(alpha) - math.cos(beta)) / (math.sin(gamma) * math.sin(alpha))
+        cgs = (math.cos(alpha) * math.cos(beta) - math.cos(gamma)) / (math.sin(alpha) * math.sin(beta))
+        _clamp_angles([sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
+                      ("(alpha_star)", "(beta_star) ", "(gamma_star)"))
+        sgs = max(-1.0, min(1.0, sgs))
+        cas = 1.0 if cas * cas > 1.0 else cas
+        cbs = 1.0 if cbs * cbs > 1.0 else cbs
+        cgs = 1.0 if cgs * cgs > 1.0 else cgs
+        # default orientation: a* along x, b* in the xy plane (c*_z uses C's formula, quirk C9)
+        a_star[1] = a_star[0]
+        b_star[1] = b_star[0] * cgs
+        c_star[1] = c_star[0] * cbs
+        a_star[2] = 0.0
+        b_star[2] = b_star[0] * sgs
+        c_star[2] = c_star[0] * (cas - cbs * cgs) / sgs
+        a_star[3] = 0.0
+        b_star[3] = 0.0
+        c_star[3] = c_star[0] * V_cell / (a[0] * b[0] * c[0] * sgs)
+
+    if p.matfilename is not None:
+        from .io.matrix import read_mat
+        m = read_mat(p.matfilename)
+        if m is not None:
+            log("reading %s" % p.matfilename)
+            a_star[1:4] = [m[0], m[3], m[6]]  # rows are x, y, z; columns a*, b*, c*
+            b_star[1:4] = [m[1], m[4], m[7]]
+            c_star[1:4] = [m[2], m[5], m[8]]
+            s = 1e-10 / p.lambda0
+            a_star = vec4.scale(a_star, s)
+            b_star = vec4.scale(b_star, s)
+            c_star = vec4.scale(c_star, s)
+
+    misset = list(p.misset)
+    if misset[0] == -1.0:
+        umat = mosaic_rotation_umat(rng, 90.0, p.misset_seed_box)
+        misset[1:4] = umat2misset(umat)
+        log("random orientation misset angles: %f %f %f deg" % (misset[1] * RTD, misset[2] * RTD, misset[3] * RTD))
+        misset[0] = 1.0
+    if misset[0] > 0.0:
+        a_star = vec4.rotate(a_star, misset[1], misset[2], misset[3])
+        b_star = vec4.rotate(b_star, misset[1], misset[2], misset[3])
+        c_star = vec4.rotate(c_star, misset[1], misset[2], misset[3])
+    p.misset = misset
+
+    axb_s = vec4.cross(a_star, b_star)
+    bxc_s = vec4.cross(b_star, c_star)
+    cxa_s = vec4.cross(c_star, a_star)
+    V_star = vec4.dot(a_star, bxc_s)
+    if p.user_cell:
+        bxc_s = vec4.rescale(bxc_s, a[0] / V_cell)
+        cxa_s = vec4.rescale(cxa_s, b[0] / V_cell)
+        axb_s = vec4.rescale(axb_s, c[0] / V_cell)
+        V_star = 1.0 / V_cell
+    V_cell = 1.0 / V_star
+    a = vec4.scale(bxc_s, V_cell)
+    b = vec4.scale(cxa_s, V_cell)
+    c = vec4.scale(axb_s, V_cell)
+    # rebuild the reciprocal vectors from the real ones (C 1960-1965)
+    a_star = vec4.scale(vec4.cross(b, c), V_star)
+    b_star = vec4.scale(vec4.cross(c, a), V_star)
+    c_star = vec4.scale(vec4.cross(a, b), V_star)
+
+    sa = a_star[0] * V_cell / b[0] / c[0]
+    sb = b_star[0] * V_cell / a[0] / c[0]
+    sg = c_star[0] * V_cell / a[0] / b[0]
+    ca = vec4.dot(b, c) / b[0] / c[0]
+    cb = vec4.dot(a, c) / a[0] / c[0]
+    cg = vec4.dot(a, b) / a[0] / b[0]
+    alpha, beta, gamma = _clamp_angles([sa, sb, sg], [ca, cb, cg], log, "WARNING: oddball cell angles:",
+                                       ("_alpha", "_beta ", "_gamma"))
+    sas = a[0] * V_star / b_star[0] / c_star[0]
+    sbs = b[0] * V_star / a_star[0] / c_star[0]
+    sgs = c[0] * V_star / a_star[0] / b_star[0]
+    cas = vec4.dot(b_star, c_star) / b_star[0] / c_star[0]
+    cbs = vec4.dot(a_star, c_star) / a_star[0] / c_star[0]
+    cgs = vec4.dot(a_star, b_star) / a_star[0] / b_star[0]
+    astar_ang = _clamp_angles([sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
+                              ("(alpha_star)", "(beta_star) ", "(gamma_star)"))
+
+    log("Unit Cell: %g %g %g %g %g %g" % (a[0], b[0], c[0], alpha * RTD, beta * RTD, gamma * RTD))
+    log("Recp Cell: %g %g %g %g %g %g" % (a_star[0], b_star[0], c_star[0],
+                                          astar_ang[0] * RTD, astar_ang[1] * RTD, astar_ang[2] * RTD))
+    log("volume = %g A^3" % V_cell)
+    log("real-space cell vectors (Angstrom):")
+    log("     %-10s  %-10s  %-10s" % ("a", "b", "c"))
+    for i, axis in ((1, "X"), (2, "Y"), (3, "Z")):
+        log("%s: %11.8f %11.8f %11.8f" % (axis, a[i], b[i], c[i]))
+    log("reciprocal-space cell vectors (Angstrom^-1):")
+    log("     %-10s  %-10s  %-10s" % ("a_star", "b_star", "c_star"))
+    for i, axis in ((1, "X"), (2, "Y"), (3, "Z")):
+        log("%s: %11.8f %11.8f %11.8f" % (axis, a_star[i], b_star[i], c_star[i]))
+
+    p.a0 = vec4.scale(a, 1e-10)
+    p.b0 = vec4.scale(b, 1e-10)
+    p.c0 = vec4.scale(c, 1e-10)
+    p.a_star, p.b_star, p.c_star = a_star, b_star, c_star
+    p.V_cell = V_cell
+
+
+def crystal_size(p, log):
+    """C 2064-2101: cell counts from the sample size, the recommended oversampling, the MW print."""
+    a0, b0, c0 = p.a0[0], p.b0[0], p.c0[0]
+    if p.sample_x > 0:
+        p.Na = float(math.ceil(p.sample_x / a0))
+    if p.sample_y > 0:
+        p.Nb = float(math.ceil(p.sample_y / b0))
+    if p.sample_z > 0:
+        p.Nc = float(math.ceil(p.sample_z / c0))
+    if p.Na <= 1.0:
+        p.Na = 1.0
+    if p.Nb <= 1.0:
+        p.Nb = 1.0
+    if p.Nc <= 1.0:
+        p.Nc = 1.0
+    xa, xb, xc = a0 * p.Na, b0 * p.Nb, c0 * p.Nc
+    log("crystal is %g x %g x %g microns" % (xa * 1e6, xb * 1e6, xc * 1e6))
+    xmax = xa
+    if xmax < xb:
+        xmax = xb
+    if xmax < xc:
+        xmax = xc
+    reciprocal_pixel_size = p.lambda0 * p.distance / p.pixel_size
+    recommended = math.ceil(3.0 * xmax / reciprocal_pixel_size)
+    if recommended <= 0:
+        recommended = 1
+    if p.oversample <= 0:
+        p.oversample = recommended
+        log("auto-selected %d-fold oversampling" % p.oversample)
+    if p.oversample < recommended:
+        log("WARNING: maximum dimension of sample is %g A" % (xmax * 1e10))
+        log("         but reciprocal pixel size is %g A" % (reciprocal_pixel_size * 1e10))
+        log("         intensity may vary significantly across a pixel!")
+        log("         recommend -oversample %d to work around this" % recommended)
+    volume = xa * xb * xc
+    log("approximate MW = %g" % (volume * 1.2e6 * 6.02214179e23 / (p.Na * p.Nb * p.Nc)))

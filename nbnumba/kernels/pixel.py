@@ -1,0 +1,251 @@
+"""One detector pixel, written once in nanoBragg.c's loop order and arithmetic (C 2640-3040).
+
+`pixel_value` is plain scalar code over arrays of the plan, so the CPU driver (exact.py) compiles
+it with njit and a GPU driver can compile the same function as a device function. It returns the
+value C adds to floatimage, the pixel's share of omega_sum, and whether the pixel switched the
+global tricubic interpolation off (the caller applies that in serial order).
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from .vecmath import magnitude, polarization_factor, polint4, rotate_axis, sinc3, sincg, unitize
+
+jit = njit(cache=True)
+
+SQUARE, ROUND, GAUSS, TOPHAT = 0, 1, 2, 3
+
+
+@jit
+def subpixel_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversample, det, curved, distance):
+    """Lab position of a sub-pixel; det rows: fdet, sdet, odet, pix0, beam (C 2690-2717)."""
+    Fdet = subpixel_size * (fpixel * oversample + subF) + subpixel_size / 2.0
+    Sdet = subpixel_size * (spixel * oversample + subS) + subpixel_size / 2.0
+    x = Fdet * det[0, 0] + Sdet * det[1, 0] + Odet * det[2, 0] + det[3, 0]
+    y = Fdet * det[0, 1] + Sdet * det[1, 1] + Odet * det[2, 1] + det[3, 1]
+    z = Fdet * det[0, 2] + Sdet * det[1, 2] + Odet * det[2, 2] + det[3, 2]
+    if curved:
+        # pixel coordinates used as arc lengths on a sphere of radius `distance` (quirk C6)
+        vx = distance * det[4, 0]
+        vy = distance * det[4, 1]
+        vz = distance * det[4, 2]
+        nx, ny, nz = rotate_axis(vx, vy, vz, det[1, 0], det[1, 1], det[1, 2], y / distance)
+        x, y, z = rotate_axis(nx, ny, nz, det[0, 0], det[0, 1], det[0, 2], z / distance)
+    return x, y, z
+
+
+@jit
+def reaches_phi_loop(fpixel, spixel, ip, fp, det, sources):
+    """Whether some sub-pixel/source of this pixel passes the dmin cut, i.e. runs the phi loop."""
+    dmin = fp[F_DMIN]
+    if not dmin > 0.0:
+        return True
+    oversample = ip[I_OVERSAMPLE]
+    for thick_tic in range(ip[I_THICKSTEPS]):
+        Odet = thick_tic * fp[F_THICKSTEP]
+        for subS in range(oversample):
+            for subF in range(oversample):
+                x, y, z = subpixel_position(fpixel, spixel, subF, subS, Odet, fp[F_SUBPIXEL], oversample,
+                                            det, ip[I_CURVED] != 0, fp[F_DISTANCE])
+                _, dx, dy, dz = unitize(x, y, z)
+                for src in range(sources.shape[0]):
+                    lam = sources[src, 3]
+                    sx = (dx - (-sources[src, 0])) / lam
+                    sy = (dy - (-sources[src, 1])) / lam
+                    sz = (dz - (-sources[src, 2])) / lam
+                    stol = 0.5 * magnitude(sx, sy, sz)
+                    if not (stol > 0.0 and dmin > 0.5 / stol):
+                        return True
+    return False
+
+
+# integer parameters (ip)
+I_OVERSAMPLE, I_THICKSTEPS, I_CURVED, I_POINT, I_OS_THICK, I_OS_POLAR, I_OS_OMEGA, I_NOPOLAR, \
+    I_SHAPE, I_HKLS, I_HMIN, I_HMAX, I_HRANGE, I_KMIN, I_KMAX, I_KRANGE, I_LMIN, I_LMAX, I_LRANGE, \
+    I_PHISTEPS, I_DOMAINS, I_FPIXELS = range(22)
+N_IP = 22
+# float parameters (fp)
+F_SUBPIXEL, F_PIXEL, F_THICKSTEP, F_THICK, F_MU, F_DISTANCE, F_CLOSE, F_DMIN, F_KAHN, F_NA, F_NB, \
+    F_NC, F_FUDGE, F_DEFAULT_F, F_WATER, F_IBG, F_RE2, F_FLUENCE, F_STEPS = range(19)
+N_FP = 19
+
+
+@jit
+def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sources, cells, recip, Fhkl):
+    """(float value C adds to the pixel, sum of omega over sub-pixels, 1 if interpolation switched off).
+
+    fresh: this pixel is the first of its (emulated) OpenMP thread to run the phi loop, so that
+    first loop starts from the unrotated cell (cells[0]); every other loop uses the carried
+    rotation (cells[1]).  cells[regime, phi_tic, domain, 0:9] = a, b, c after phi and mosaic.
+    """
+    oversample = ip[I_OVERSAMPLE]
+    os_thick = ip[I_OS_THICK] != 0
+    os_polar = ip[I_OS_POLAR] != 0
+    os_omega = ip[I_OS_OMEGA] != 0
+    shape = ip[I_SHAPE]
+    Na = fp[F_NA]
+    Nb = fp[F_NB]
+    Nc = fp[F_NC]
+    dmin = fp[F_DMIN]
+    water = fp[F_WATER]
+    default_F = fp[F_DEFAULT_F]
+    h_min = ip[I_HMIN]
+    k_min = ip[I_KMIN]
+    l_min = ip[I_LMIN]
+    h_max = ip[I_HMAX]
+    k_max = ip[I_KMAX]
+    l_max = ip[I_LMAX]
+    h_range = ip[I_HRANGE]
+    k_range = ip[I_KRANGE]
+    l_range = ip[I_LRANGE]
+    hkls = ip[I_HKLS]
+    switched_off = 0
+
+    I = fp[F_IBG]
+    polar = 1.0 if ip[I_NOPOLAR] != 0 else 0.0
+    omega_pixel = 0.0
+    omega_sum = 0.0
+    capture_fraction = 0.0
+    pending_fresh = fresh
+    for thick_tic in range(ip[I_THICKSTEPS]):
+        Odet = thick_tic * fp[F_THICKSTEP]
+        capture_fraction = 1.0 if fp[F_THICK] == 0.0 else 0.0
+        for subS in range(oversample):
+            for subF in range(oversample):
+                x, y, z = subpixel_position(fpixel, spixel, subF, subS, Odet, fp[F_SUBPIXEL], oversample,
+                                            det, ip[I_CURVED] != 0, fp[F_DISTANCE])
+                airpath, dx, dy, dz = unitize(x, y, z)
+                if omega_pixel == 0.0 or os_omega:
+                    omega_pixel = fp[F_PIXEL] * fp[F_PIXEL] / airpath / airpath * fp[F_CLOSE] / airpath
+                    if ip[I_POINT] != 0:
+                        omega_pixel = 1.0 / airpath / airpath
+                omega_sum += omega_pixel
+                if capture_fraction == 0.0 or os_thick:
+                    parallax = dx * det[2, 0] + dy * det[2, 1] + dz * det[2, 2]
+                    capture_fraction = (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
+                                        - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
+                for src in range(sources.shape[0]):
+                    ix = -sources[src, 0]
+                    iy = -sources[src, 1]
+                    iz = -sources[src, 2]
+                    lam = sources[src, 3]
+                    sx = (dx - ix) / lam
+                    sy = (dy - iy) / lam
+                    sz = (dz - iz) / lam
+                    stol = 0.5 * magnitude(sx, sy, sz)
+                    if dmin > 0.0 and stol > 0.0:
+                        if dmin > 0.5 / stol:
+                            continue
+                    if polar == 0.0 or os_polar:
+                        # C unitizes incident and diffracted in place here (quirk D10): later sources
+                        # of this sub-pixel see the re-normalised diffracted vector
+                        _, ix, iy, iz = unitize(ix, iy, iz)
+                        _, dx, dy, dz = unitize(dx, dy, dz)
+                        polar = polarization_factor(fp[F_KAHN], ix, iy, iz, dx, dy, dz,
+                                                    polar_axis[0], polar_axis[1], polar_axis[2])
+                    regime = 0 if pending_fresh else 1
+                    pending_fresh = False
+                    for phi_tic in range(ip[I_PHISTEPS]):
+                        for mos in range(ip[I_DOMAINS]):
+                            cell = cells[regime, phi_tic, mos]
+                            h = cell[0] * sx + cell[1] * sy + cell[2] * sz
+                            k = cell[3] * sx + cell[4] * sy + cell[5] * sz
+                            l = cell[6] * sx + cell[7] * sy + cell[8] * sz
+                            h0 = math.ceil(h - 0.5)
+                            k0 = math.ceil(k - 0.5)
+                            l0 = math.ceil(l - 0.5)
+                            F_latt = 1.0
+                            if shape == SQUARE:
+                                if Na > 1:
+                                    F_latt *= sincg(math.pi * h, Na)
+                                if Nb > 1:
+                                    F_latt *= sincg(math.pi * k, Nb)
+                                if Nc > 1:
+                                    F_latt *= sincg(math.pi * l, Nc)
+                            elif shape == ROUND:
+                                hrad_sqr = ((h - h0) * (h - h0) * Na * Na + (k - k0) * (k - k0) * Nb * Nb
+                                            + (l - l0) * (l - l0) * Nc * Nc)
+                                F_latt = Na * Nb * Nc * 0.723601254558268 * sinc3(math.pi * math.sqrt(hrad_sqr * fp[F_FUDGE]))
+                            else:
+                                # reciprocal-space offset with the unrotated a*, b*, c* (quirk D14)
+                                dxs = (h - h0) * recip[0] + (k - k0) * recip[3] + (l - l0) * recip[6]
+                                dys = (h - h0) * recip[1] + (k - k0) * recip[4] + (l - l0) * recip[7]
+                                dzs = (h - h0) * recip[2] + (k - k0) * recip[5] + (l - l0) * recip[8]
+                                rad_star_sqr = (dxs * dxs + dys * dys + dzs * dzs) * Na * Na * Nb * Nb * Nc * Nc
+                                if shape == GAUSS:
+                                    F_latt = Na * Nb * Nc * math.exp(-(rad_star_sqr / 0.63 * fp[F_FUDGE]))
+                                else:
+                                    F_latt = Na * Nb * Nc * (1.0 if rad_star_sqr * fp[F_FUDGE] < 0.3969 else 0.0)
+                            if F_latt == 0.0 and water == 0.0:
+                                continue
+                            F_cell = 0.0
+                            if interpolate:
+                                if ((h - h_min + 3) > h_range or (h - 2 < h_min) or (k - k_min + 3) > k_range
+                                        or (k - 2 < k_min) or (l - l_min + 3) > l_range or (l - 2 < l_min)):
+                                    # C's global shut-off (quirk D12): the caller stops it for later pixels
+                                    F_cell = default_F
+                                    interpolate = False
+                                    switched_off = 1
+                            if interpolate:
+                                F_cell = tricubic(Fhkl, h, k, l, h_min, k_min, l_min)
+                            else:
+                                if (hkls != 0 and h0 <= h_max and h0 >= h_min and k0 <= k_max and k0 >= k_min
+                                        and l0 <= l_max and l0 >= l_min):
+                                    F_cell = Fhkl[h0 - h_min, k0 - k_min, l0 - l_min]
+                                else:
+                                    F_cell = default_F
+                            I += F_cell * F_cell * F_latt * F_latt
+                            if os_thick:
+                                I *= capture_fraction
+                            if os_polar:
+                                I *= polar
+                            if os_omega:
+                                I *= omega_pixel
+    test = fp[F_RE2] * fp[F_FLUENCE] * I / fp[F_STEPS]
+    if not os_thick:
+        test *= capture_fraction
+    if not os_polar:
+        test *= polar
+    if not os_omega:
+        test *= omega_pixel
+    return test, omega_sum, switched_off
+
+
+@jit
+def tricubic(Fhkl, h, k, l, h_min, k_min, l_min):
+    """nanoBragg.c polin3 over the 4x4x4 block around floor(h,k,l): along l, then k, then h."""
+    hf = math.floor(h)
+    kf = math.floor(k)
+    lf = math.floor(l)
+    hi = np.int64(hf) - 1 - h_min
+    ki = np.int64(kf) - 1 - k_min
+    li = np.int64(lf) - 1 - l_min
+    hx0 = hf - 1.0
+    kx0 = kf - 1.0
+    lx0 = lf - 1.0
+    yh0 = yh1 = yh2 = yh3 = 0.0
+    for i1 in range(4):
+        yk0 = yk1 = yk2 = yk3 = 0.0
+        for i2 in range(4):
+            row = Fhkl[hi + i1, ki + i2]
+            v = polint4(lx0, lx0 + 1.0, lx0 + 2.0, lx0 + 3.0,
+                        row[li], row[li + 1], row[li + 2], row[li + 3], l)
+            if i2 == 0:
+                yk0 = v
+            elif i2 == 1:
+                yk1 = v
+            elif i2 == 2:
+                yk2 = v
+            else:
+                yk3 = v
+        v = polint4(kx0, kx0 + 1.0, kx0 + 2.0, kx0 + 3.0, yk0, yk1, yk2, yk3, k)
+        if i1 == 0:
+            yh0 = v
+        elif i1 == 1:
+            yh1 = v
+        elif i1 == 2:
+            yh2 = v
+        else:
+            yh3 = v
+    return polint4(hx0, hx0 + 1.0, hx0 + 2.0, hx0 + 3.0, yh0, yh1, yh2, yh3, h)

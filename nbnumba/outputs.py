@@ -1,0 +1,101 @@
+"""nanoBragg.c's output stage (3091-3287): float, int, pgm and noise images with C's scaling."""
+import math
+
+import numpy as np
+
+from .io.pgm import write_pgm
+from .io.rawfloat import write_float_image
+from .io.smv import smv_header, write_smv
+from .rng import noise_image
+from .sampling import RTD
+
+
+def roi_mask(p):
+    f = np.arange(p.fpixels)
+    s = np.arange(p.spixels)
+    return ((f[None, :] >= p.roi_xmin) & (f[None, :] <= p.roi_xmax)
+            & (s[:, None] >= p.roi_ymin) & (s[:, None] <= p.roi_ymax)).reshape(-1)
+
+
+def int_image(floatimage, scale, adc, roi):
+    """C 3140-3156: clip(float*scale + adc) then floorf of the float32-rounded value + 0.5."""
+    t = floatimage.astype(np.float64) * scale + adc
+    t = np.where(t > 65535.0, 65535.0, t)
+    t = np.where(t < 0.0, 0.0, t)
+    with np.errstate(invalid="ignore"):
+        out = np.floor((t + 0.5).astype(np.float32)).astype(np.uint16)
+    return np.where(roi, out, 0).astype(np.uint16)
+
+
+def pgm_image(floatimage, scale, roi):
+    """C 3196-3210: (unsigned char) min(float*scale, 255), truncated."""
+    t = floatimage.astype(np.float64) * scale
+    t = np.where(t > 255.0, 255.0, t)
+    with np.errstate(invalid="ignore"):
+        t = np.where(np.isfinite(t), np.trunc(t), -2.0**31)
+    out = (t.astype(np.int64) & 0xFF).astype(np.uint8)
+    return np.where(roi, out, 0).astype(np.uint8)
+
+
+def header_for(p, denzo_sign):
+    px = p.pixel_size
+    return smv_header(
+        fpixels=p.fpixels, spixels=p.spixels, pixel_size_mm=px * 1000.0, distance_mm=p.distance * 1000.0,
+        wavelength_A=p.lambda0 * 1e10, beam_center_x_mm=p.Xbeam * 1000.0, beam_center_y_mm=p.Ybeam * 1000,
+        adxv_center_x_mm=p.Fbeam * 1000.0, adxv_center_y_mm=(p.detsize_s - p.Sbeam) * 1000,
+        mosflm_center_x_mm=(p.Sbeam - 0.5 * px) * 1000.0, mosflm_center_y_mm=(p.Fbeam - 0.5 * px) * 1000,
+        denzo_x_beam_mm=(p.Sbeam + denzo_sign * 0.0 * px) * 1000.0,
+        denzo_y_beam_mm=(p.Fbeam + denzo_sign * 0.0 * px) * 1000,
+        dials_origin_mm=tuple(p.dials_origin[1:4]), xds_orgx=p.ORGX, xds_orgy=p.ORGY,
+        close_distance_mm=p.close_distance * 1000.0, phi_deg=p.phi0 * RTD, osc_start_deg=p.phi0 * RTD,
+        osc_range_deg=p.osc * RTD, twotheta_deg=p.detector_twotheta * RTD)
+
+
+def write_outputs(result, log=print):
+    """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None."""
+    plan = result.plan
+    p = plan.p
+    flat = result.floatimage
+    npx = p.fpixels * p.spixels
+    roi = roi_mask(p)
+    log("writing %s as %d %d-byte floats" % (p.floatfilename, npx, 4))
+    write_float_image(p.floatfilename, flat)
+    log("max_I = %g  at %g %g" % (result.max_I, result.max_I_x, result.max_I_y))
+    log("mean= %g rms= %g rmsd= %g" % (result.mean, result.rms, result.rmsd))
+    scale = p.intfile_scale
+    if scale <= 0.0:
+        scale = 1.0
+        if result.max_I > 0.0:
+            scale = 55000.0 / result.max_I
+    log("intfile_scale = %g" % scale)
+    ints = int_image(flat, scale, p.adc_offset, roi)
+    log("writing %s as %d-byte integers" % (p.intfilename, 2))
+    write_smv(p.intfilename, header_for(p, -1.0), ints)
+    if p.write_pgm:
+        pscale = p.pgm_scale
+        if pscale <= 0.0:
+            pscale = scale
+            if result.rmsd > 0.0:
+                pscale = 250.0 / (5.0 * result.rmsd)
+        log("pgm_scale = %g" % pscale)
+        log("writing %s as %d-byte integers" % (p.pgmfilename, 1))
+        write_pgm(p.pgmfilename, p.fpixels, p.spixels, pscale, pgm_image(flat, pscale, roi))
+    if not p.calculate_noise:
+        return None
+    seed = np.array([p.seed], np.int64)
+    noise, photons, overloads = noise_image(plan.rng, flat, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
+                                            p.roi_ymin, p.roi_ymax, p.adc_offset, seed)
+    log("%.0f photons on noise image (%d overloads)" % (photons, overloads))
+    log("writing %s as %d-byte integers" % (p.noisefilename, 2))
+    write_smv(p.noisefilename, header_for(p, +1.0), noise)
+    return noise
+
+
+def log_run_summary(result, log=print):
+    """The lines C prints between the pixel loop and the output files."""
+    p = result.plan.p
+    for line in result.progress:
+        log(line)
+    log("")
+    log("solid angle subtended by detector = %g steradian ( %g%% sphere)"
+        % (result.omega_sum / p.steps, 100 * result.omega_sum / p.steps / 4 / math.pi))

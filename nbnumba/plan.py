@@ -1,0 +1,385 @@
+"""From parsed parameters to the kernel's plan: nanoBragg.c's set-up (1118-2530) in its order.
+
+`make_plan(params, log)` never mutates `params`; it returns a Plan holding the settled values
+(C's names), the plain arrays the kernels read, and the shared random-number state that the noise
+image continues from.
+"""
+import copy
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import sampling, vec4
+from .crystal import build_cell, crystal_size
+from .detector import apply_convention, normalize_axes, place_detector
+from .errors import NanoBraggError
+from .kernels import pixel as K
+from .rng import NanoRNG, mosaic_rotation_umat
+from .sampling import RTD
+
+R_E_SQR = 7.94079248018965e-30
+AVOGADRO = 6.02214179e23
+WATER_F = 2.57
+WATER_MW = 18.0
+SOURCE_DISTANCE = 10.0
+SHAPES = {"SQUARE": K.SQUARE, "ROUND": K.ROUND, "GAUSS": K.GAUSS, "TOPHAT": K.TOPHAT}
+
+
+@dataclass
+class Plan:
+    p: object                      # settled parameters (C's variable names)
+    ip: np.ndarray
+    fp: np.ndarray
+    det: np.ndarray                # rows fdet, sdet, odet, pix0, beam
+    polar_axis: np.ndarray
+    sources: np.ndarray            # (n, 4): unit direction toward the source, lambda (m)
+    cells: np.ndarray              # (2, phisteps, domains, 9)
+    recip: np.ndarray              # a*, b*, c* (1/Angstrom), unrotated
+    Fhkl: np.ndarray
+    interpolate: bool
+    rng: NanoRNG
+    steps: int
+    fdump_to_write: object = None  # an HklTable to save as Fdump after the run's inputs are known good
+    log_lines: list = field(default_factory=list)
+
+
+def _structure_factors(p, log):
+    """C 2103-2257 (hkl passes, Fdump read) without writing anything yet."""
+    table = None
+    to_write = None
+    if p.hklfilename is None:
+        if p.fdump_exists:
+            from .io.fdump import read_fdump
+            log("reading Fs from %s" % p.dumpfilename)
+            table = read_fdump(p.dumpfilename, log)
+    else:
+        from .io.hkl import read_hkl
+        table = read_hkl(p.hklfilename, p.default_F, log)
+        to_write = table
+    return table, to_write
+
+
+def _phi_cells(p):
+    """The a, b, c actually used for every (phi step, mosaic domain), in C's arithmetic.
+
+    C keeps the phi-rotated axes in per-thread variables updated only when phi != 0, so a phi
+    step of exactly 0 reuses the thread's last rotation (quirk D1). Regime 0 is a thread's first
+    phi loop (starting from the unrotated cell), regime 1 every later loop.
+    """
+    cells = np.zeros((2, p.phisteps, p.mosaic_domains, 9))
+    carry = (p.a0, p.b0, p.c0)
+    for regime in range(2):
+        for phi_tic in range(p.phisteps):
+            phi = p.phi0 + p.phistep * phi_tic
+            if phi != 0.0:
+                carry = tuple(vec4.rotate_axis(v, p.spindle_vector, phi) for v in (p.a0, p.b0, p.c0))
+            for mos in range(p.mosaic_domains):
+                u = p.mosaic_umats[mos]
+                for j, v in enumerate(carry):
+                    if p.mosaic_spread > 0.0:
+                        cells[regime, phi_tic, mos, 3 * j:3 * j + 3] = (
+                            u[0] * v[1] + u[1] * v[2] + u[2] * v[3],
+                            u[3] * v[1] + u[4] * v[2] + u[5] * v[3],
+                            u[6] * v[1] + u[7] * v[2] + u[8] * v[3])
+                    else:
+                        cells[regime, phi_tic, mos, 3 * j:3 * j + 3] = v[1:4]
+    return cells
+
+
+def _sources(p, log):
+    """C 2317-2434: a source file or the divergence x dispersion grid, then unitized directions."""
+    xs, ys, zs, Is, lams = [], [], [], [], []
+    if p.sourcefilename is not None:
+        from .io.textfile import read_text_file
+        cols = read_text_file(p.sourcefilename, 5)
+        if len(cols[0]) == 0:
+            raise NanoBraggError("%s: no sources could be read (reading source definition file)" % p.sourcefilename)
+        b = p.beam_vector
+        for X, Y, Z, I, lam in zip(*cols):
+            xs.append(-SOURCE_DISTANCE * b[1] if math.isnan(X) else X)
+            ys.append(-SOURCE_DISTANCE * b[2] if math.isnan(Y) else Y)
+            zs.append(-SOURCE_DISTANCE * b[3] if math.isnan(Z) else Z)
+            Is.append(1.0 if math.isnan(I) else I)
+            lams.append(p.lambda0 if math.isnan(lam) else lam)
+    if not xs:
+        grid = []
+        with np.errstate(all="ignore"):
+            for hdiv_tic in range(p.hdivsteps):
+                for vdiv_tic in range(p.vdivsteps):
+                    hdiv = p.hdivstep * hdiv_tic - p.hdivrange / 2.0
+                    vdiv = p.vdivstep * vdiv_tic - p.vdivrange / 2.0
+                    # IEEE division: a zero range gives 0/0 = NaN, which never cuts (quirk D19)
+                    test = np.float64(hdiv * hdiv - p.hdivstep * p.hdivstep / 4.0 * (1 - p.hdivsteps % 2)) \
+                        / np.float64(p.hdivrange) / np.float64(p.hdivrange)
+                    test += np.float64(vdiv * vdiv - p.vdivstep * p.vdivstep / 4.0 * (1 - p.vdivsteps % 2)) \
+                        / np.float64(p.vdivrange) / np.float64(p.vdivrange)
+                    if p.round_div and test * 4.0 > 1.1:
+                        continue
+                    grid.append((hdiv, vdiv))
+                    log("divergence deviation: %g %g" % (hdiv, vdiv))
+        divsteps = len(grid)
+        for disp_tic in range(p.dispsteps):
+            lam = p.lambda0 * (1.0 + p.dispstep * disp_tic - p.dispersion / 2.0)
+            log("lambda%d = %.15g" % (disp_tic, lam))
+        weight = 1.0 / (divsteps * p.dispsteps) if divsteps * p.dispsteps else math.inf
+        for hdiv, vdiv in grid:
+            v = [0.0] + [-SOURCE_DISTANCE * p.beam_vector[i] for i in (1, 2, 3)]
+            v = vec4.rotate_axis(v, p.polar_vector, vdiv)
+            v = vec4.rotate_axis(v, p.vert_vector, hdiv)
+            for disp_tic in range(p.dispsteps):
+                xs.append(v[1])
+                ys.append(v[2])
+                zs.append(v[3])
+                Is.append(weight)
+                lams.append(p.lambda0 * (1.0 + p.dispstep * disp_tic - p.dispersion / 2.0))
+        p.divsteps = divsteps
+    n = len(xs)
+    log("  created a total of %d sources:" % n)
+    src = np.zeros((n, 4))
+    for i in range(n):
+        v = [0.0, xs[i], ys[i], zs[i]]
+        vec4.unitize(v)
+        src[i] = (v[1], v[2], v[3], lams[i])
+        log("%g %g %g   %g %g" % (xs[i], ys[i], zs[i], Is[i], lams[i]))
+    return src
+
+
+def make_plan(params, log=print):
+    p = copy.deepcopy(params)
+    # 1118-1170: detector size, fluence, beam centre defaults, ROI
+    if p.fpixels:
+        p.detsize_f = p.pixel_size * p.fpixels
+    if p.spixels:
+        p.detsize_s = p.pixel_size * p.spixels
+    p.fpixels = math.ceil(p.detsize_f / p.pixel_size - 0.5)
+    p.spixels = math.ceil(p.detsize_s / p.pixel_size - 0.5)
+    if p.flux != 0.0 and p.exposure > 0.0 and p.beamsize >= 0:
+        p.fluence = p.flux * p.exposure / p.beamsize / p.beamsize
+    if p.beamsize >= 0:
+        if p.beamsize < p.sample_y:
+            log("WARNING: clipping sample (%g m high) with beam (%g m)" % (p.sample_y, p.beamsize))
+            p.sample_y = p.beamsize
+        if p.beamsize < p.sample_z:
+            log("WARNING: clipping sample (%g m wide) with beam (%g m)" % (p.sample_z, p.beamsize))
+            p.sample_z = p.beamsize
+    if p.exposure > 0.0:
+        p.flux = p.fluence / p.exposure * p.beamsize * p.beamsize
+    if not math.isnan(p.ORGX):
+        p.Fclose = (p.ORGX - 0.5) * p.pixel_size
+    if not math.isnan(p.ORGY):
+        p.Sclose = (p.ORGY - 0.5) * p.pixel_size
+    if math.isnan(p.Fclose):
+        p.Fclose = (p.detsize_f - 0 * p.pixel_size) / 2.0
+    if math.isnan(p.Sclose):
+        p.Sclose = (p.detsize_s + 0 * p.pixel_size) / 2.0
+    if math.isnan(p.Xclose):
+        p.Xclose = p.Fclose
+    if math.isnan(p.Yclose):
+        p.Yclose = p.Sclose
+    if math.isnan(p.Fbeam):
+        p.Fbeam = p.Fclose
+    if math.isnan(p.Sbeam):
+        p.Sbeam = p.Sclose
+    if p.roi_xmin < 0:
+        p.roi_xmin = 0
+    if p.roi_xmax < 0:
+        p.roi_xmax = p.fpixels
+    if p.roi_ymin < 0:
+        p.roi_ymin = 0
+    if p.roi_ymax < 0:
+        p.roi_ymax = p.spixels
+    apply_convention(p)
+    normalize_axes(p, log)
+
+    log("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17")
+    p.fdump_exists = p.hklfilename is None and os.path.isfile(p.dumpfilename)
+    if p.hklfilename is None and not p.fdump_exists and p.default_F == 0.0:
+        raise NanoBraggError("no structure factors: give -hkl FILE or -default_F F (and no %s was found)"
+                             % p.dumpfilename)
+    if p.matfilename is None and p.a[0] == 0.0:
+        raise NanoBraggError("no unit cell: give -cell a b c alpha beta gamma or -mat FILE")
+    if p.maskimage is not None and p.maskimage.size < p.fpixels * p.spixels:
+        raise NanoBraggError("%s: mask has %d pixels, the detector %dx%d"
+                             % (p.maskfilename, p.maskimage.size, p.fpixels, p.spixels))
+
+    # 1380-1694: step counts
+    p.phisteps, p.osc, p.phistep = sampling.phi_steps(p.phisteps, p.osc, p.phistep)
+    p.hdivsteps, p.hdivrange, p.hdivstep = sampling.range_steps(p.hdivsteps, p.hdivrange, p.hdivstep)
+    p.vdivsteps, p.vdivrange, p.vdivstep = sampling.range_steps(p.vdivsteps, p.vdivrange, p.vdivstep)
+    p.dispsteps, p.dispersion, p.dispstep = sampling.range_steps(p.dispsteps, p.dispersion, p.dispstep)
+    p.detector_thicksteps, p.detector_thick, p.detector_thickstep = sampling.thickness_steps(
+        p.detector_thicksteps, p.detector_thick, p.detector_thickstep)
+    if p.detector_thick > 0.0 and p.detector_mu < 0.0:
+        p.detector_mu = 1.0 / p.detector_thick
+        log("WARNING: setting detector attenuation depth to %g m" % p.detector_mu)
+    p.mosaic_domains, p.mosaic_spread = sampling.mosaic_domains(p.mosaic_domains, p.mosaic_spread, log)
+    p.hdivsteps, p.hdivrange, p.hdivstep = sampling.sanitize(p.hdivsteps, p.hdivrange, p.hdivstep)
+    p.vdivsteps, p.vdivrange, p.vdivstep = sampling.sanitize(p.vdivsteps, p.vdivrange, p.vdivstep)
+    p.dispsteps, p.dispersion, p.dispstep = sampling.sanitize(p.dispsteps, p.dispersion, p.dispstep)
+    p.detector_thicksteps, p.detector_thick, p.detector_thickstep = sampling.sanitize(
+        p.detector_thicksteps, p.detector_thick, p.detector_thickstep)
+
+    log("%s convention selected." % p.beam_convention.lower())
+    place_detector(p, log)
+
+    if p.interpolate > 1:
+        if p.Na <= 2 or p.Nb <= 2 or p.Nc <= 2:
+            log("auto-selected tricubic interpolation of structure factors")
+            p.interpolate = 1
+        else:
+            log("auto-selected no interpolation")
+            p.interpolate = 0
+
+    rng = NanoRNG()
+    p.misset_seed_box = np.array([p.misset_seed], np.int64)
+    build_cell(p, rng, log)
+    crystal_size(p, log)
+
+    table, to_write = _structure_factors(p, log)
+    hkls = table.hkls if table is not None else 0
+    if hkls == 0:
+        p.interpolate = 0
+
+    if p.stolfilename is not None:
+        from .io.textfile import read_text_file
+        log("reading %s" % p.stolfilename)
+        cols = read_text_file(p.stolfilename, 2)
+        if len(cols[0]) == 0:
+            raise NanoBraggError("%s: no data in input file" % p.stolfilename)
+
+    for thick_tic in range(p.detector_thicksteps):
+        log("thick%d = %g um" % (thick_tic, p.detector_thickstep * thick_tic * 1e6))
+    for phi_tic in range(p.phisteps):
+        log("phi%d = %g" % (phi_tic, (p.phi0 + p.phistep * phi_tic) * RTD))
+
+    sources = _sources(p, log)
+
+    mosaic_box = np.array([p.mosaic_seed], np.int64)
+    umats = []
+    for mos in range(p.mosaic_domains):
+        u = mosaic_rotation_umat(rng, p.mosaic_spread, mosaic_box)
+        if mos == 0:
+            u = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])  # domain 0 is forced aligned
+        umats.append(u)
+    p.mosaic_umats = umats
+    log("  created a total of %d mosaic domains" % p.mosaic_domains)
+
+    if p.oversample <= 0:
+        p.oversample = 1
+    steps = len(sources) * p.mosaic_domains * p.phisteps * p.oversample * p.oversample
+    p.steps = steps
+    p.subpixel_size = p.pixel_size / p.oversample
+    _summary(p, hkls, len(sources), log)
+    I_bg = (WATER_F * WATER_F * R_E_SQR * p.fluence * p.water_size * p.water_size * p.water_size
+            * 1e6 * AVOGADRO / WATER_MW)
+
+    ip = np.zeros(K.N_IP, np.int64)
+    fp = np.zeros(K.N_FP)
+    ip[K.I_OVERSAMPLE] = p.oversample
+    ip[K.I_THICKSTEPS] = p.detector_thicksteps
+    ip[K.I_CURVED] = p.curved_detector
+    ip[K.I_POINT] = p.point_pixel
+    ip[K.I_OS_THICK] = p.oversample_thick
+    ip[K.I_OS_POLAR] = p.oversample_polar
+    ip[K.I_OS_OMEGA] = p.oversample_omega
+    ip[K.I_NOPOLAR] = p.nopolar
+    ip[K.I_SHAPE] = SHAPES[p.xtal_shape]
+    ip[K.I_HKLS] = hkls
+    if table is not None:
+        ip[K.I_HMIN], ip[K.I_HMAX], ip[K.I_HRANGE] = table.h_min, table.h_max, table.h_range
+        ip[K.I_KMIN], ip[K.I_KMAX], ip[K.I_KRANGE] = table.k_min, table.k_max, table.k_range
+        ip[K.I_LMIN], ip[K.I_LMAX], ip[K.I_LRANGE] = table.l_min, table.l_max, table.l_range
+        Fhkl = np.ascontiguousarray(table.Fhkl, dtype=np.float64)
+    else:
+        Fhkl = np.zeros((1, 1, 1))
+    ip[K.I_PHISTEPS] = p.phisteps
+    ip[K.I_DOMAINS] = p.mosaic_domains
+    ip[K.I_FPIXELS] = p.fpixels
+    fp[K.F_SUBPIXEL] = p.subpixel_size
+    fp[K.F_PIXEL] = p.pixel_size
+    fp[K.F_THICKSTEP] = p.detector_thickstep
+    fp[K.F_THICK] = p.detector_thick
+    fp[K.F_MU] = p.detector_mu
+    fp[K.F_DISTANCE] = p.distance
+    fp[K.F_CLOSE] = p.close_distance
+    fp[K.F_DMIN] = p.dmin
+    fp[K.F_KAHN] = p.polarization
+    fp[K.F_NA], fp[K.F_NB], fp[K.F_NC] = p.Na, p.Nb, p.Nc
+    fp[K.F_FUDGE] = p.fudge
+    fp[K.F_DEFAULT_F] = p.default_F
+    fp[K.F_WATER] = p.water_size
+    fp[K.F_IBG] = I_bg
+    fp[K.F_RE2] = R_E_SQR
+    fp[K.F_FLUENCE] = p.fluence
+    fp[K.F_STEPS] = steps
+    det = np.array([p.fdet_vector[1:4], p.sdet_vector[1:4], p.odet_vector[1:4], p.pix0_vector[1:4],
+                    p.beam_vector[1:4]], dtype=np.float64)
+    # polarization_factor re-unitizes the axis on every call (in place, per thread): do it once here
+    axis = list(p.polar_vector)
+    vec4.unitize(axis)
+    recip = np.array([*p.a_star[1:4], *p.b_star[1:4], *p.c_star[1:4]], dtype=np.float64)
+    return Plan(p=p, ip=ip, fp=fp, det=det, polar_axis=np.array(axis[1:4]), sources=sources,
+                cells=_phi_cells(p), recip=recip, Fhkl=Fhkl, interpolate=bool(p.interpolate), rng=rng,
+                steps=steps, fdump_to_write=to_write)
+
+
+def save_fdump(plan, log=print):
+    """C writes Fdump.bin right after reading -hkl (2227-2242); we do it once the inputs are known good."""
+    if plan.fdump_to_write is None:
+        return
+    from .io.fdump import write_fdump
+    p = plan.p
+    try:
+        write_fdump(p.dumpfilename, plan.fdump_to_write)
+        log("writing dump file for next time: %s" % p.dumpfilename)
+    except OSError:
+        log("WARNING: unable to open dump file: %s" % p.dumpfilename)
+
+
+def _summary(p, hkls, nsources, log):
+    """C 2466-2511: the settings summary."""
+    shape = {"ROUND": "ellipsoidal", "SQUARE": "parallelpiped", "GAUSS": "gaussian", "TOPHAT": "tophat-spot"}
+    log("  %d initialized hkls (all others =%g)" % (hkls, p.default_F))
+    log("  %s xtal: %.0fx%.0fx%.0f cells" % (shape[p.xtal_shape], p.Na, p.Nb, p.Nc))
+    log("  wave=%g meters +/- %g%% in %d steps" % (p.lambda0, p.dispersion * 100, p.dispsteps))
+    if p.nopolar:
+        log("  polarization effect disabled")
+    else:
+        log("  Kahn polarization factor: %f" % p.polarization)
+    if p.curved_detector:
+        log("  curved detector: all pixels same distance from origin")
+    if p.point_pixel:
+        log("  pixel obliquity effect disabled")
+    log("  incident fluence: %g photons/m^2" % p.fluence)
+    log("  distance=%g detsize=%gx%g  pixel=%g meters (%dx%d pixels)"
+        % (p.distance, p.detsize_f, p.detsize_s, p.pixel_size, p.fpixels, p.spixels))
+    log("  sensor is %g m thick in %d layers with mu= %g" % (p.detector_thick, p.detector_thicksteps, p.detector_mu))
+    log("  Xbeam=%g Ybeam=%g" % (p.Xbeam, p.Ybeam))
+    log("  Fbeam=%g Sbeam=%g" % (p.Fbeam, p.Sbeam))
+    log("  Xclose=%g Yclose=%g" % (p.Xclose, p.Yclose))
+    log("  Fclose=%g Sclose=%g" % (p.Fclose, p.Sclose))
+    for label, v in (("DIRECTION_OF_DETECTOR_X-AXIS", p.fdet_vector), ("DIRECTION_OF_DETECTOR_Y-AXIS", p.sdet_vector),
+                     ("DIRECTION_OF_DETECTOR_Z-AXIS", p.odet_vector), ("INCIDENT_BEAM_DIRECTION", p.beam_vector),
+                     ("spindle ROTATION_AXIS", p.spindle_vector),
+                     ("POLARIZATION_PLANE_NORMAL", vec4.cross(p.beam_vector, p.polar_vector))):
+        log("  %s= %g %g %g" % (label, v[1], v[2], v[3]))
+    log("  dials origin= %g %g %g" % tuple(p.dials_origin[1:4]))
+    log("  roi: %d < x < %d && %d < y < %d" % (p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax))
+    log("  hdivrange=%g hdivstep=%g  radians" % (p.hdivrange, p.hdivstep))
+    log("  vdivrange=%g vdivstep=%g  radians" % (p.vdivrange, p.vdivstep))
+    log("  %d divergence steps" % p.divsteps)
+    log("  %d sources" % nsources)
+    log("  %d mosaic domains over mosaic spread of %g degrees" % (p.mosaic_domains, p.mosaic_spread * RTD))
+    log("  %d phi steps from %g to %g degrees" % (p.phisteps, p.phi0 * RTD, (p.phi0 + p.osc) * RTD))
+    extra = "".join(f for f, on in ((" +thick", p.oversample_thick), (" +polar", p.oversample_polar),
+                                    (" +omega", p.oversample_omega)) if on)
+    log("  %dx%d pixel oversample steps%s" % (p.oversample, p.oversample, extra))
+    if p.maskimage is not None:
+        log("  skipping zero-flagged pixels in %s" % p.maskfilename)
+    if p.calculate_noise:
+        log("")
+        log("  noise image paramters:")
+        log("  seed: %d" % p.seed)
+        log("  water droplet size: %g m" % p.water_size)

@@ -1,0 +1,156 @@
+"""Running a plan: the kernel, the serial-order rules around it, and nanoBragg's statistics.
+
+`run(plan)` returns a Result with the float image and the statistics C prints; writing files is
+a separate step (nbnumba.outputs).
+"""
+import math
+import os
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit
+
+from .kernels import exact
+from .plan import Plan
+
+
+@dataclass
+class Result:
+    image: np.ndarray        # float32, shape (spixels, fpixels)
+    max_I: float
+    max_I_x: float
+    max_I_y: float
+    mean: float
+    rms: float
+    rmsd: float
+    omega_sum: float
+    progress: list           # the progress-meter lines C would print
+    plan: Plan
+
+    @property
+    def floatimage(self):
+        return self.image.reshape(-1)
+
+
+def pixel_order(p):
+    """ROI, unmasked pixel indices in C's serial order, and where each emulated thread's rows begin."""
+    f = np.arange(p.fpixels)
+    s = np.arange(p.spixels)
+    keep = ((f[None, :] >= p.roi_xmin) & (f[None, :] <= p.roi_xmax)
+            & (s[:, None] >= p.roi_ymin) & (s[:, None] <= p.roi_ymax))
+    if p.maskimage is not None:
+        keep &= p.maskimage[:p.fpixels * p.spixels].reshape(p.spixels, p.fpixels) != 0
+    order = np.flatnonzero(keep.reshape(-1)).astype(np.int64)
+    # libgomp's static schedule: T contiguous row blocks, the first spixels % T one row longer
+    T = max(1, int(p.omp_threads))
+    q, r = divmod(p.spixels, T)
+    first_rows = [t * (q + 1) if t < r else r * (q + 1) + (t - r) * q for t in range(T)] + [p.spixels]
+    block_starts = np.searchsorted(order // p.fpixels, np.array(first_rows, np.int64)).astype(np.int64)
+    return order, block_starts
+
+
+def set_threads(threads):
+    if threads and threads > 0:
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+
+
+def run(plan, threads=0):
+    p = plan.p
+    set_threads(threads)
+    order, block_starts = pixel_order(p)
+    n = order.shape[0]
+    image = np.zeros(p.fpixels * p.spixels, np.float32)
+    omega = np.zeros(n)
+    switched = np.zeros(n, np.int8)
+    fresh = np.zeros(n, np.int8)
+    firsts = exact.first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
+    fresh[firsts[firsts >= 0]] = 1
+    args = (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
+    until = n if plan.interpolate else -1
+    exact.render(order, 0, fresh, until, *args, image, omega, switched)
+    hits = np.flatnonzero(switched)
+    if plan.interpolate and hits.size:
+        # C's interpolation switch is global: from the first pixel that turned it off (in serial
+        # order) every later pixel runs without it
+        first = int(hits[0])
+        exact.render(order, first + 1, fresh, first, *args, image, omega, switched)
+    plan.interpolation_switched_off = bool(plan.interpolate and hits.size)
+    stats = statistics(image, order, block_starts, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax,
+                       p.fpixels, p.spixels)
+    max_I, max_pos, total, sumsqr, sumn, rmsd = stats
+    if sumn <= 0:
+        sumn = 1
+    avg = total / sumn
+    if sumn <= 1:
+        sumn = 2
+    rms = math.sqrt(sumsqr / (sumn - 1))
+    rmsd_sq, nroi = rmsd_pass(image, avg, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax, p.fpixels, p.spixels)
+    if nroi <= 1:
+        nroi = 2
+    rmsd = math.sqrt(rmsd_sq / (nroi - 1))
+    max_x = max_y = 0.0
+    if max_pos >= 0:
+        # C reports the last sub-pixel's Fdet/Sdet of the brightest pixel
+        idx = order[max_pos]
+        sp, fpx = divmod(int(idx), p.fpixels)
+        os_ = p.oversample
+        max_x = p.subpixel_size * (fpx * os_ + os_ - 1) + p.subpixel_size / 2.0
+        max_y = p.subpixel_size * (sp * os_ + os_ - 1) + p.subpixel_size / 2.0
+    return Result(image=image.reshape(p.spixels, p.fpixels), max_I=max_I, max_I_x=max_x, max_I_y=max_y,
+                  mean=avg, rms=rms, rmsd=rmsd, omega_sum=float(omega.sum()),
+                  progress=progress_lines(p, block_starts, n), plan=plan)
+
+
+@njit(cache=True)
+def statistics(image, order, block_starts, xmin, xmax, ymin, ymax, fpixels, spixels):
+    """max_I (serial order), and sum/sumsqr as C's OpenMP reduction forms them: one partial per
+    emulated thread, added in thread order. sumsqr adds float*float products (float32), as C does."""
+    max_I = 0.0
+    max_pos = -1
+    total = 0.0
+    sumsqr = 0.0
+    sumn = 0
+    for t in range(block_starts.shape[0] - 1):
+        ps = 0.0
+        pq = 0.0
+        for n in range(block_starts[t], block_starts[t + 1]):
+            v = image[order[n]]
+            if v > max_I:
+                max_I = np.float64(v)
+                max_pos = n
+            ps += v
+            pq += v * v
+            sumn += 1
+        total += ps
+        sumsqr += pq
+    return max_I, max_pos, total, sumsqr, sumn, 0.0
+
+
+@njit(cache=True)
+def rmsd_pass(image, avg, xmin, xmax, ymin, ymax, fpixels, spixels):
+    """C's second pass: every ROI pixel, masked ones included (quirk E5)."""
+    s = 0.0
+    n = 0
+    for sp in range(spixels):
+        for fpx in range(fpixels):
+            if fpx < xmin or fpx > xmax or sp < ymin or sp > ymax:
+                continue
+            d = image[sp * fpixels + fpx] - avg
+            s += d * d
+            n += 1
+    return s, n
+
+
+def progress_lines(p, block_starts, n):
+    """The '%d%% done' lines of C's progress meter; each OpenMP thread counts its own pixels."""
+    P = (p.roi_xmax - p.roi_xmin + 1) * (p.roi_ymax - p.roi_ymin + 1)
+    if p.printout or not p.progress_meter or P // 100 <= 0:
+        return []
+    lines = []
+    counts = np.diff(block_starts)
+    for c in counts:
+        pp = np.arange(int(c), dtype=np.int64)
+        cond = (pp % (P // 20) == 0) | (((10 * pp < P) | (10 * pp > 9 * P)) & (pp % (P // 100) == 0))
+        lines.extend("%d%% done" % v for v in (pp[cond] * 100 // P))
+    return lines
