@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from .kernels import exact
+from .kernels import exact, renderer
 from .plan import Plan
 
 
@@ -55,8 +55,10 @@ def set_threads(threads):
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
 
 
-def run(plan, threads=0):
+def run(plan, threads=0, kernel="exact", device="cpu"):
+    """Renders the plan with the chosen kernel; the result does not depend on `threads`."""
     p = plan.p
+    render = renderer(kernel, device)
     set_threads(threads)
     order, block_starts = pixel_order(p)
     n = order.shape[0]
@@ -68,13 +70,13 @@ def run(plan, threads=0):
     fresh[firsts[firsts >= 0]] = 1
     args = (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
     until = n if plan.interpolate else -1
-    exact.render(order, 0, fresh, until, *args, image, omega, switched)
+    render(order, 0, fresh, until, *args, image, omega, switched)
     hits = np.flatnonzero(switched)
     if plan.interpolate and hits.size:
         # C's interpolation switch is global: from the first pixel that turned it off (in serial
         # order) every later pixel runs without it
         first = int(hits[0])
-        exact.render(order, first + 1, fresh, first, *args, image, omega, switched)
+        render(order, first + 1, fresh, first, *args, image, omega, switched)
     plan.interpolation_switched_off = bool(plan.interpolate and hits.size)
     stats = statistics(image, order, block_starts, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax,
                        p.fpixels, p.spixels)

@@ -1,0 +1,12 @@
+"""nanoBragg's float image: raw float32, fast index fastest, little-endian, no header."""
+import numpy as np
+
+from .atomic import atomic_write
+
+
+def write_float_image(path, image):
+    atomic_write(path, np.ascontiguousarray(image, dtype="<f4").tobytes())
+
+
+def read_float_image(path, fpixels, spixels):
+    return np.fromfile(path, "<f4").reshape(spixels, fpixels)

@@ -1,0 +1,140 @@
+"""The CUDA renderer: one GPU thread per listed pixel, each running the CPU kernel's `pixel_value`.
+
+numba's CUDA target compiles an `@njit` function called from a kernel as a device function, so
+every formula has one source for both devices. Importing this module needs no GPU; `render` raises
+NanoBraggError when none is usable. Works with numba's built-in `numba.cuda` and with the
+numba-cuda package (which takes over the same `numba.cuda` name), and under the simulator
+(NUMBA_ENABLE_CUDASIM=1).
+
+Arithmetic is float64 throughout, in C's operation order: the kernel is compiled with NVVM's
+multiply-add contraction off (see `_no_contraction`), and division and sqrt are IEEE-rounded
+(numba's defaults). What still differs from the CPU is the last bit of libdevice's sin, cos, exp
+and atan2 against glibc's, so GPU images are close to, not always bit-identical with, C's.
+"""
+import contextlib
+import warnings
+
+import numpy as np
+from numba import config, cuda
+
+from ..errors import NanoBraggError
+from .pixel import I_FPIXELS, pixel_value
+
+THREADS_PER_BLOCK = 128
+
+if config.ENABLE_CUDASIM:
+    def _pixel(fpixel, spixel, fresh, interpolate, *arrays):
+        """The simulator hands kernels wrapped arrays that njit cannot type: unwrap them and run the
+        compiled CPU pixel_value (the simulator tests this driver, not the GPU's arithmetic)."""
+        return pixel_value(fpixel, spixel, fresh, interpolate, *[a._item._ary for a in arrays])
+else:
+    _pixel = pixel_value
+
+
+@cuda.jit
+def _render_kernel(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
+                   values, omega, switched):
+    """Thread i renders list position start + i into values[i], omega[i], switched[i]."""
+    i = cuda.grid(1)
+    n = start + i
+    if n >= order.shape[0]:
+        return
+    fpixels = ip[I_FPIXELS]
+    idx = order[n]
+    spixel = idx // fpixels
+    fpixel = idx - spixel * fpixels
+    value, om, sw = _pixel(fpixel, spixel, fresh[n] != 0, interp_until >= 0 and n <= interp_until,
+                           ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
+    values[i] = np.float32(0.0 + value)   # C adds to a zeroed float image: one rounding to float32
+    omega[i] = om
+    switched[i] = sw
+
+
+def cuda_usable():
+    """True when a CUDA GPU and libNVVM can be used (or the simulator is on); never raises."""
+    try:
+        return bool(cuda.is_available())
+    except Exception:
+        return False
+
+
+def _unusable_reason():
+    try:
+        err = cuda.cuda_error()
+    except Exception as exc:       # a numba without cuda_error, or a driver that fails again
+        err = exc
+    if err is None:
+        return "numba.cuda.is_available() is False: no GPU, driver or libNVVM"
+    return " ".join(str(err).split())
+
+
+@contextlib.contextmanager
+def _no_contraction():
+    """Compile with NVVM's -fma=0. NVVM fuses a*b+c into one FMA by default (one rounding where C,
+    built for x86-64 without FMA, rounds twice); libdevice's own explicit FMAs are unaffected.
+    numba.cuda has no option for this, so its NVVM entry point is wrapped while the kernel compiles
+    (the same module path in numba's built-in target and in numba-cuda)."""
+    if config.ENABLE_CUDASIM:
+        yield
+        return
+    try:
+        from numba.cuda.cudadrv import nvvm
+        original = nvvm.compile_ir
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def compile_ir(llvmir, **options):
+        options.setdefault("fma", False)
+        return original(llvmir, **options)
+
+    nvvm.compile_ir = compile_ir
+    try:
+        yield
+    finally:
+        nvvm.compile_ir = original
+
+
+def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
+           image, omega, switched):
+    """exact.render on the GPU: renders order[start:] into the host arrays image (float32, C's
+    store), omega and switched (per list position). Same interpolation rule: positions up to and
+    including interp_until keep it on."""
+    if not cuda_usable():
+        raise NanoBraggError("-device cuda: no usable CUDA GPU (%s)" % _unusable_reason())
+    m = order.shape[0] - start
+    if m <= 0:
+        return
+    try:
+        with warnings.catch_warnings():
+            # small ROIs launch few blocks; numba's under-utilisation warning is noise here
+            warnings.filterwarnings("ignore", message=".*under-utilization.*")
+            values, om, sw = _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis,
+                                     sources, cells, recip, Fhkl, m)
+    except NanoBraggError:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ in ("CudaSupportError", "NvvmSupportError", "CudaDriverError",
+                                  "CudaAPIError", "NvvmError"):
+            raise NanoBraggError("-device cuda: no usable CUDA GPU (%s: %s)"
+                                 % (type(exc).__name__, " ".join(str(exc).split()))) from exc
+        raise
+    image[order[start:]] = values
+    omega[start:] = om
+    switched[start:] = sw
+
+
+def _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl, m):
+    """Copies the plan in once, runs one thread per position, copies the m results back once."""
+    host = (order, fresh, ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
+    d_order, d_fresh, d_ip, d_fp, d_det, d_polar, d_sources, d_cells, d_recip, d_Fhkl = (
+        cuda.to_device(np.ascontiguousarray(a)) for a in host)
+    d_values = cuda.device_array(m, np.float32)
+    d_omega = cuda.device_array(m, np.float64)
+    d_switched = cuda.device_array(m, np.int8)
+    blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    with _no_contraction():
+        _render_kernel[blocks, THREADS_PER_BLOCK](
+            d_order, np.int64(start), d_fresh, np.int64(interp_until), d_ip, d_fp, d_det, d_polar,
+            d_sources, d_cells, d_recip, d_Fhkl, d_values, d_omega, d_switched)
+    return d_values.copy_to_host(), d_omega.copy_to_host(), d_switched.copy_to_host()
