@@ -1,12 +1,26 @@
 """Atomic file writes: a temporary file in the same folder, renamed into place."""
 import os
-import tempfile
+import secrets
 
 
-def atomic_write(path, data):
-    """Writes bytes to `path` so that readers never see a partial file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nbnumba-", dir=folder)
+def atomic_write(path, data: bytes):
+    """Writes `data` to `path` so that no partial file is ever seen there.
+
+    The temporary file is created with mode 0666 minus the umask, as C's fopen(path, "wb") would
+    create the file. OSError propagates (C's callers exit 9 or warn; ours decide).
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, ".%s.%s.tmp" % (name, secrets.token_hex(6)))
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError("no free temporary name for %s" % path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -1,8 +1,9 @@
-"""nanoBragg's hkl reader: two passes over `h k l F` text with C's fscanf semantics (C 2140-2226).
+"""nanoBragg's hkl reader (C 2140-2207): two fscanf passes over `h k l F` text.
 
-Pass 1 reads four %lg per record to find the index ranges; pass 2 re-reads with %d%d%d%lg, so an index
-written as `1.0` stops pass 2 at once (quirk B4) and a fifth column shifts both passes (quirk B5).
-The grid has one extra zero layer on each axis; default_F fills only [0, range) (quirk B6).
+Pass 1 reads records of four %lg to find the index ranges and count `hkls`; pass 2 rewinds and
+reads %d%d%d%lg, so an index written `1.0` stops pass 2 at once (quirk B4) and a fifth column
+shifts the records of both passes, differently (quirk B5). The grid has one extra zero layer on
+each axis; default_F fills only [0, range) (quirk B6).
 """
 import math
 from dataclasses import dataclass
@@ -10,12 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NanoBraggError
-from .cscan import Scanner
+from .cscan import CStream, c_g, double_to_int, wrap_int32
+
+# refuse grids this large instead of exhausting memory (C's calloc would fail: exit 9)
+MAX_CELLS = 1 << 31
 
 
 @dataclass
 class HklTable:
-    Fhkl: np.ndarray          # (h_range+1, k_range+1, l_range+1)
+    Fhkl: np.ndarray          # float64, (h_range+1, k_range+1, l_range+1)
     h_min: int
     h_max: int
     h_range: int
@@ -28,71 +32,91 @@ class HklTable:
     hkls: int
 
 
-def _c_int(x):
-    """C's double -> int conversion (truncation; out-of-range and NaN give INT_MIN on x86-64)."""
-    if math.isnan(x) or abs(x) >= 2**31:
-        return -(1 << 31)
-    return int(x)
-
-
-def read_hkl(path, default_F, log=print):
+def _read_bytes(path):
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            return fh.read()
+    except IsADirectoryError:
+        return b""  # fopen() of a folder works on Linux; every read then fails
     except OSError:
-        raise NanoBraggError("unable to open %s (-hkl)" % path) from None
+        raise NanoBraggError("ERROR: unable to open %s." % path) from None
+
+
+def allocate_grid(h_range, k_range, l_range, path):
+    cells = (h_range + 1) * (k_range + 1) * (l_range + 1)
+    if cells > MAX_CELLS:
+        raise NanoBraggError("ERROR: %s: a %dx%dx%d structure-factor grid is too large"
+                             % (path, h_range + 1, k_range + 1, l_range + 1))
+    try:
+        return np.zeros((h_range + 1, k_range + 1, l_range + 1), dtype=np.float64)
+    except MemoryError:
+        raise NanoBraggError("ERROR: Cannot allocate memory (%s)" % path) from None
+
+
+def _non_integer(v):
+    """C's test h != ceil(h-0.4): true for NaN, false for +-inf."""
+    if math.isfinite(v):
+        return v != math.ceil(v - 0.4)
+    return math.isnan(v)
+
+
+def read_hkl(path, default_F, log=print) -> HklTable:
+    """The structure factors of an hkl file as nanoBragg.c reads them; `log` gets C's stdout lines."""
+    data = _read_bytes(path)
+    # C's ints start at +-1e9 and take each pass-1 double by truncation (C 2149-2163)
     h_min = k_min = l_min = 1000000000
     h_max = k_max = l_max = -1000000000
     hkls = 0
     log("counting entries in %s" % path)
-    sc = Scanner(data)
+    stream = CStream(data)
     while True:
-        rec = []
-        for _ in range(4):
-            v = sc.lg()
-            if v is None:
-                break
-            rec.append(v)
-        if len(rec) < 4:
+        count, rec = stream.scanf("%lg%lg%lg%lg")
+        if count != 4:
             break
-        h, k, l, _F = rec
+        h, k, l, _ = rec
         for name, v in (("h", h), ("k", k), ("l", l)):
-            if v != np.ceil(v - 0.4):
-                log("WARNING: non-integer value for %s (%g) at line %d" % (name, v, hkls))
+            if _non_integer(v):
+                log("WARNING: non-integer value for %s (%s) at line %d" % (name, c_g(v), hkls))
         if h_min > h:
-            h_min = _c_int(h)
+            h_min = double_to_int(h)
         if k_min > k:
-            k_min = _c_int(k)
+            k_min = double_to_int(k)
         if l_min > l:
-            l_min = _c_int(l)
+            l_min = double_to_int(l)
         if h_max < h:
-            h_max = _c_int(h)
+            h_max = double_to_int(h)
         if k_max < k:
-            k_max = _c_int(k)
+            k_max = double_to_int(k)
         if l_max < l:
-            l_max = _c_int(l)
-        hkls += 1
-    h_range = h_max - h_min + 1
-    k_range = k_max - k_min + 1
-    l_range = l_max - l_min + 1
+            l_max = double_to_int(l)
+        hkls = wrap_int32(hkls + 1)
+    h_range = wrap_int32(h_max - h_min + 1)
+    k_range = wrap_int32(k_max - k_min + 1)
+    l_range = wrap_int32(l_max - l_min + 1)
     if h_range < 0 or k_range < 0 or l_range < 0:
-        raise NanoBraggError("not enough HKL indices in %s" % path)
-    Fhkl = np.zeros((h_range + 1, k_range + 1, l_range + 1))
+        log("h: %d - %d" % (h_min, h_max))
+        log("k: %d - %d" % (k_min, k_max))
+        log("l: %d - %d" % (l_min, l_max))
+        raise NanoBraggError("ERROR: not enough HKL indices in %s" % path)
+    Fhkl = allocate_grid(h_range, k_range, l_range, path)
     if default_F != 0.0:
-        log("initializing to default_F = %g:" % default_F)
+        log("initializing to default_F = %s:" % c_g(default_F))
         Fhkl[:h_range, :k_range, :l_range] = default_F
         log("done initializing:")
     log("re-reading %s" % path)
-    sc = Scanner(data)
+    stream = CStream(data)
+    entry = 0
     while True:
-        h0 = sc.d()
-        k0 = sc.d() if h0 is not None else None
-        l0 = sc.d() if k0 is not None else None
-        F = sc.lg() if l0 is not None else None
-        if F is None:
+        count, rec = stream.scanf("%d%d%d%lg")
+        if count != 4:
             break
+        h0, k0, l0, F = rec
         i, j, m = h0 - h_min, k0 - k_min, l0 - l_min
-        # C writes out of bounds here for indices outside pass 1's ranges; we drop them
-        if 0 <= i <= h_range and 0 <= j <= k_range and 0 <= m <= l_range:
-            Fhkl[i, j, m] = F
+        if not (0 <= i <= h_range and 0 <= j <= k_range and 0 <= m <= l_range):
+            # only a misaligned file gets here; C then writes outside its arrays
+            raise NanoBraggError("%s: record %d (%d %d %d) of the second hkl pass lies outside the "
+                                 "ranges of the first (nanoBragg.c would corrupt memory)"
+                                 % (path, entry, h0, k0, l0))
+        Fhkl[i, j, m] = F
+        entry += 1
     return HklTable(Fhkl, h_min, h_max, h_range, k_min, k_max, k_range, l_min, l_max, l_range, hkls)
