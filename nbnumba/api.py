@@ -13,7 +13,7 @@ from .cli.argv import Params, parse_argv
 from .errors import NanoBraggError
 from .outputs import log_run_summary, write_outputs
 from .plan import make_plan, save_fdump
-from .simulate import run
+from .simulate import resolve_device, run
 
 _VECTORS = {"beam_vector", "fdet_vector", "sdet_vector", "odet_vector", "polar_vector", "spindle_vector",
             "twotheta_axis", "pix0_vector", "misset"}
@@ -31,12 +31,14 @@ def params(argv=None, **keywords):
     return p
 
 
-def run_simulation(p, log=None, threads=None):
-    """Builds the plan and renders the image; returns a Result (image, statistics, plan)."""
-    quiet = log is None
-    log = (lambda line: None) if quiet else log
+def run_simulation(p, log=None, threads=None, kernel=None, device=None):
+    """Builds the plan and renders the image; returns a Result (image, statistics, plan).
+
+    kernel ('exact' or 'fast') and device ('cpu', 'cuda', 'auto') default to the parameters' own."""
+    log = (lambda line: None) if log is None else log
     plan = make_plan(p, log)
-    return run(plan, threads=p.threads if threads is None else threads)
+    return run(plan, threads=p.threads if threads is None else threads, kernel=kernel or p.kernel,
+               device=resolve_device(device or p.device, log))
 
 
 __all__ = ["Params", "params", "run_simulation", "write_outputs", "log_run_summary", "save_fdump",

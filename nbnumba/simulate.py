@@ -50,6 +50,16 @@ def pixel_order(p):
     return order, block_starts
 
 
+def resolve_device(device, log=print):
+    """'cpu' or 'cuda'; 'auto' picks the GPU when numba sees a usable one, and says so."""
+    if device != "auto":
+        return device
+    from .kernels.cuda import cuda_usable
+    chosen = "cuda" if cuda_usable() else "cpu"
+    log("device auto: %s" % ("using the CUDA GPU" if chosen == "cuda" else "no usable CUDA GPU, using the CPU"))
+    return chosen
+
+
 def set_threads(threads):
     if threads and threads > 0:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))

@@ -165,7 +165,7 @@ TRICKY = {
     '-phi -0.2 -water 10 -adc 5 -scale 3 -dmin 2 -exposure 2 -beamsize 0.05': {'exposure': 2.0, 'beamsize': 5e-05, 'water_size': 1e-05, 'adc_offset': 5.0, 'dmin': 2e-10, 'phi0': -0.003490658503988659, 'intfile_scale': 3.0},
     '-dispersion 1 -dispsteps 3 -sourcefile sources.txt': {'dispersion': 0.01, 'dispsteps': 3, 'sourcefilename': 'sources.txt'},
     '-foo -bar 3': {},
-    '-cell 100 100 100 90 90 90 -N 5 -omp_threads 4 -kernel fast -threads 3 -device auto -gpu_precision mixed': {'Na': 5.0, 'Nb': 5.0, 'Nc': 5.0, 'user_cell': 1, 'a': [100.0, 0.0, 0.0, 0.0], 'b': [100.0, 0.0, 0.0, 0.0], 'c': [100.0, 0.0, 0.0, 0.0], 'alpha': 1.5707963267948966, 'beta': 1.5707963267948966, 'gamma': 1.5707963267948966},
+    '-cell 100 100 100 90 90 90 -N 5 -omp_threads 4 -kernel fast -threads 3 -device auto -gpu_precision double': {'Na': 5.0, 'Nb': 5.0, 'Nc': 5.0, 'user_cell': 1, 'a': [100.0, 0.0, 0.0, 0.0], 'b': [100.0, 0.0, 0.0, 0.0], 'c': [100.0, 0.0, 0.0, 0.0], 'alpha': 1.5707963267948966, 'beta': 1.5707963267948966, 'gamma': 1.5707963267948966},
 }
 
 
@@ -292,7 +292,7 @@ def test_no_warnings_for_golden_args(monkeypatch):
         ("-threads -1", "-threads: '-1' must be >= 0"),
         ("-kernel slow", "-kernel: 'slow' is not one of exact, fast"),
         ("-device tpu", "-device: 'tpu' is not one of cpu, cuda, auto"),
-        ("-gpu_precision half", "-gpu_precision: 'half' is not one of double, mixed, single"),
+        ("-gpu_precision half", "-gpu_precision: 'half' is not one of double"),
         ("-kernel", "-kernel needs a value"),
     ],
 )
@@ -314,8 +314,8 @@ def test_short_smv_file_is_an_error(tmp_path):
 
 
 def test_our_options():
-    p = parse_argv(shlex.split("-omp_threads 4 -kernel fast -threads 3 -device auto -gpu_precision mixed -N 2"), now=NOW)
-    assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (4, "fast", 3, "auto", "mixed")
+    p = parse_argv(shlex.split("-omp_threads 4 -kernel fast -threads 3 -device auto -gpu_precision double -N 2"), now=NOW)
+    assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (4, "fast", 3, "auto", "double")
     assert p.Na == 2.0
     p = parse_argv([], now=NOW)
     assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (1, "exact", 0, "cpu", "double")

@@ -10,6 +10,7 @@
   multiply-add contraction that would break C's roundings is off.
 * Without a GPU: importing works and rendering is a one-line NanoBraggError.
 """
+import importlib.util
 import json
 import os
 import shlex
@@ -81,13 +82,13 @@ def _plan_arrays(plan):
     return (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
 
 
-def pick_positions(order, fresh, want, budget=60):
+def pick_positions(order, fresh, want, after=60):
     """List positions: around every fresh pixel, around the brightest pixel, and an even spread."""
     n = order.shape[0]
     picks = set(np.linspace(0, n - 1, min(n, 80)).astype(int).tolist())
     centres = np.flatnonzero(fresh).tolist() + [int(np.argmax(want[order]))]
     for c in centres:
-        picks.update(range(max(0, c - 10), min(n, c + budget)))
+        picks.update(range(max(0, c - 10), min(n, c + after)))
     return np.array(sorted(picks), np.int64)
 
 
@@ -211,6 +212,8 @@ def simulator_main():
 
 @pytest.fixture(scope="module")
 def sim_results():
+    if importlib.util.find_spec("numba.cuda") is None:
+        pytest.skip("numba.cuda not installed")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__], env=env, cwd=ROOT, capture_output=True, text=True,
@@ -305,7 +308,7 @@ def test_kernel_compiles_for_sm90(monkeypatch):
            a(f8, 2, "C"), a(f8, 4, "C"), a(f8, 1, "C"), a(f8, 3, "C"), a(types.float32, 1, "C"),
            a(f8, 1, "C"), a(b1, 1, "C"))
     with kc._no_contraction():
-        ptx, _ = cuda.compile_ptx(kc._render_kernel.py_func, sig, cc=(9, 0))
+        ptx, _ = cuda.compile_ptx(kc._render_body, sig, cc=(9, 0))
     assert ".entry" in ptx and "sm_90" in ptx
 
 
@@ -315,9 +318,10 @@ def test_without_gpu_render_is_a_one_line_error(monkeypatch):
     from nbnumba.errors import NanoBraggError
     from nbnumba.kernels import cuda as kc
     from nbnumba.kernels import renderer
-    if not config.ENABLE_CUDASIM:
-        from numba import cuda
-        assert kc.cuda_usable() == bool(cuda.is_available())
+    if kc.cuda is None:
+        assert kc.cuda_usable() is False
+    elif not config.ENABLE_CUDASIM:
+        assert kc.cuda_usable() == bool(kc.cuda.is_available())
     assert renderer("exact", "cuda") is kc.render
     monkeypatch.setattr(kc, "cuda_usable", lambda: False)
     z = np.zeros(1)
@@ -325,6 +329,23 @@ def test_without_gpu_render_is_a_one_line_error(monkeypatch):
         kc.render(np.zeros(1, np.int64), 0, np.zeros(1, np.int8), -1, np.zeros(22, np.int64), z, z, z, z, z, z,
                   z, np.zeros(1, np.float32), z, np.zeros(1, np.int8))
     assert e.value.exit_code == 9 and "\n" not in str(e.value)
+
+
+
+def test_import_without_numba_cuda():
+    code = ("import sys; sys.modules['numba.cuda'] = None\n"
+            "from nbnumba.kernels import cuda as kc\n"
+            "from nbnumba.errors import NanoBraggError\n"
+            "assert kc.cuda is None and kc.cuda_usable() is False\n"
+            "try:\n"
+            "    kc.render(*[None] * 15)\n"
+            "except NanoBraggError as e:\n"
+            "    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == ("-device cuda: no usable CUDA GPU "
+                                   "(numba.cuda is not installed: pip install nbnumba[cuda])")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ RTD = 180.0 * M_1_PI
 
 KERNELS = ("exact", "fast")
 DEVICES = ("cpu", "cuda", "auto")
-GPU_PRECISIONS = ("double", "mixed", "single")
+GPU_PRECISIONS = ("double",)  # mixed/single precision: not implemented yet
 
 
 def _vec(*v):

@@ -52,14 +52,12 @@ def simulate(args):
     """Simulate a diffraction image; takes nanoBragg's flags (see --help)."""
     from ..outputs import log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
-    from ..simulate import run
+    from ..simulate import resolve_device, run
     try:
         p = parse_argv(list(args))
         _check_outputs(p)
         plan = make_plan(p, _out)
-        if p.kernel != "exact":
-            raise NanoBraggError("-kernel %s is not available in this build" % p.kernel)
-        result = run(plan, threads=p.threads)
+        result = run(plan, threads=p.threads, kernel=p.kernel, device=resolve_device(p.device, _out))
         save_fdump(plan, _out)
         log_run_summary(result, _out)
         write_outputs(result, _out)

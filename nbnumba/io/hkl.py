@@ -6,6 +6,7 @@ shifts the records of both passes, differently (quirk B5). The grid has one extr
 each axis; default_F fills only [0, range) (quirk B6).
 """
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,18 +40,18 @@ def _read_bytes(path):
     except IsADirectoryError:
         return b""  # fopen() of a folder works on Linux; every read then fails
     except OSError:
-        raise NanoBraggError("ERROR: unable to open %s." % path) from None
+        raise NanoBraggError("%s: unable to open (-hkl)" % path) from None
 
 
 def allocate_grid(h_range, k_range, l_range, path):
     cells = (h_range + 1) * (k_range + 1) * (l_range + 1)
     if cells > MAX_CELLS:
-        raise NanoBraggError("ERROR: %s: a %dx%dx%d structure-factor grid is too large"
+        raise NanoBraggError("%s: a %dx%dx%d structure-factor grid is too large"
                              % (path, h_range + 1, k_range + 1, l_range + 1))
     try:
         return np.zeros((h_range + 1, k_range + 1, l_range + 1), dtype=np.float64)
     except MemoryError:
-        raise NanoBraggError("ERROR: Cannot allocate memory (%s)" % path) from None
+        raise NanoBraggError("Cannot allocate memory (%s)" % path) from None
 
 
 def _non_integer(v):
@@ -60,20 +61,43 @@ def _non_integer(v):
     return math.isnan(v)
 
 
+_PLAIN_INDEX = re.compile(rb"[+-]?[0-9]{1,9}\Z")
+_PLAIN_F = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+
+
+def _plain_records(data):
+    """All (h, k, l, F) records when every token is a plain number that both passes read whole:
+    integer indices below 1e9, decimal F, a multiple of 4 tokens. Then pass 1 and pass 2 see the
+    same records and a fast parse is exact; otherwise None (use the fscanf emulation)."""
+    toks = data.split()  # bytes.split() splits on C's isspace set
+    if len(toks) % 4:
+        return None
+    idx = toks[0::4] + toks[1::4] + toks[2::4]
+    if not all(map(_PLAIN_INDEX.match, idx)) or not all(map(_PLAIN_F.match, toks[3::4])):
+        return None
+    ints = [int(t) for t in toks[0::4]], [int(t) for t in toks[1::4]], [int(t) for t in toks[2::4]]
+    return list(zip(*ints, (float(t) for t in toks[3::4])))
+
+
+def _scanned_records(data, fmt):
+    stream = CStream(data)
+    while True:
+        count, rec = stream.scanf(fmt)
+        if count != 4:
+            return
+        yield rec
+
+
 def read_hkl(path, default_F, log=print) -> HklTable:
     """The structure factors of an hkl file as nanoBragg.c reads them; `log` gets C's stdout lines."""
     data = _read_bytes(path)
+    plain = _plain_records(data)
     # C's ints start at +-1e9 and take each pass-1 double by truncation (C 2149-2163)
     h_min = k_min = l_min = 1000000000
     h_max = k_max = l_max = -1000000000
     hkls = 0
     log("counting entries in %s" % path)
-    stream = CStream(data)
-    while True:
-        count, rec = stream.scanf("%lg%lg%lg%lg")
-        if count != 4:
-            break
-        h, k, l, _ = rec
+    for h, k, l, _ in (plain if plain is not None else _scanned_records(data, "%lg%lg%lg%lg")):
         for name, v in (("h", h), ("k", k), ("l", l)):
             if _non_integer(v):
                 log("WARNING: non-integer value for %s (%s) at line %d" % (name, c_g(v), hkls))
@@ -97,20 +121,14 @@ def read_hkl(path, default_F, log=print) -> HklTable:
         log("h: %d - %d" % (h_min, h_max))
         log("k: %d - %d" % (k_min, k_max))
         log("l: %d - %d" % (l_min, l_max))
-        raise NanoBraggError("ERROR: not enough HKL indices in %s" % path)
+        raise NanoBraggError("not enough HKL indices in %s" % path)
     Fhkl = allocate_grid(h_range, k_range, l_range, path)
     if default_F != 0.0:
         log("initializing to default_F = %s:" % c_g(default_F))
         Fhkl[:h_range, :k_range, :l_range] = default_F
         log("done initializing:")
     log("re-reading %s" % path)
-    stream = CStream(data)
-    entry = 0
-    while True:
-        count, rec = stream.scanf("%d%d%d%lg")
-        if count != 4:
-            break
-        h0, k0, l0, F = rec
+    for entry, (h0, k0, l0, F) in enumerate(plain if plain is not None else _scanned_records(data, "%d%d%d%lg")):
         i, j, m = h0 - h_min, k0 - k_min, l0 - l_min
         if not (0 <= i <= h_range and 0 <= j <= k_range and 0 <= m <= l_range):
             # only a misaligned file gets here; C then writes outside its arrays
@@ -118,5 +136,4 @@ def read_hkl(path, default_F, log=print) -> HklTable:
                                  "ranges of the first (nanoBragg.c would corrupt memory)"
                                  % (path, entry, h0, k0, l0))
         Fhkl[i, j, m] = F
-        entry += 1
     return HklTable(Fhkl, h_min, h_max, h_range, k_min, k_max, k_range, l_min, l_max, l_range, hkls)

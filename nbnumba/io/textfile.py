@@ -67,7 +67,7 @@ def read_text_file(path, ncols):
     except IsADirectoryError:
         data = b""  # fopen() works on a folder in Linux, fgets() then fails: 0 lines
     except OSError as e:
-        raise NanoBraggError("fopen(): %s: %s" % (path, e.strerror)) from None
+        raise NanoBraggError("%s: %s" % (path, e.strerror)) from None
     rows = []
     for s in _fgets_lines(data):
         t = _span(s, 0, DELIMITERS)

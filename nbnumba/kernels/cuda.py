@@ -15,7 +15,12 @@ import contextlib
 import warnings
 
 import numpy as np
-from numba import config, cuda
+from numba import config
+
+try:
+    from numba import cuda
+except ImportError:     # a numba without the built-in CUDA target, and no numba-cuda installed
+    cuda = None
 
 from ..errors import NanoBraggError
 from .pixel import I_FPIXELS, pixel_value
@@ -31,8 +36,7 @@ else:
     _pixel = pixel_value
 
 
-@cuda.jit
-def _render_kernel(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
+def _render_body(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
                    values, omega, switched):
     """Thread i renders list position start + i into values[i], omega[i], switched[i]."""
     i = cuda.grid(1)
@@ -50,8 +54,13 @@ def _render_kernel(order, start, fresh, interp_until, ip, fp, det, polar_axis, s
     switched[i] = sw
 
 
+_render_kernel = cuda.jit(_render_body) if cuda is not None else None
+
+
 def cuda_usable():
     """True when a CUDA GPU and libNVVM can be used (or the simulator is on); never raises."""
+    if cuda is None:
+        return False
     try:
         return bool(cuda.is_available())
     except Exception:
@@ -59,13 +68,20 @@ def cuda_usable():
 
 
 def _unusable_reason():
+    if cuda is None:
+        return "numba.cuda is not installed: pip install nbnumba[cuda]"
     try:
         err = cuda.cuda_error()
     except Exception as exc:       # a numba without cuda_error, or a driver that fails again
         err = exc
     if err is None:
         return "numba.cuda.is_available() is False: no GPU, driver or libNVVM"
-    return " ".join(str(err).split())
+    return _first_sentence(err)
+
+
+def _first_sentence(err):
+    text = " ".join(str(err).split())
+    return text.split(". ")[0].rstrip(".")
 
 
 @contextlib.contextmanager
@@ -111,13 +127,15 @@ def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, 
             warnings.filterwarnings("ignore", message=".*under-utilization.*")
             values, om, sw = _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis,
                                      sources, cells, recip, Fhkl, m)
-    except NanoBraggError:
-        raise
     except Exception as exc:
-        if type(exc).__name__ in ("CudaSupportError", "NvvmSupportError", "CudaDriverError",
-                                  "CudaAPIError", "NvvmError"):
+        # numba.cuda's own errors become one-line messages: no driver/toolkit, a GPU that NVVM
+        # cannot target, or a failed CUDA call (out of memory, launch failure)
+        kind = type(exc).__name__
+        if kind in ("CudaSupportError", "NvvmSupportError", "NvvmError"):
             raise NanoBraggError("-device cuda: no usable CUDA GPU (%s: %s)"
-                                 % (type(exc).__name__, " ".join(str(exc).split()))) from exc
+                                 % (kind, _first_sentence(exc))) from exc
+        if kind in ("CudaAPIError", "CudaDriverError"):
+            raise NanoBraggError("-device cuda: CUDA failed (%s: %s)" % (kind, _first_sentence(exc))) from exc
         raise
     image[order[start:]] = values
     omega[start:] = om

@@ -93,13 +93,9 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
     h_min = ip[I_HMIN]
     k_min = ip[I_KMIN]
     l_min = ip[I_LMIN]
-    h_max = ip[I_HMAX]
-    k_max = ip[I_KMAX]
-    l_max = ip[I_LMAX]
     h_range = ip[I_HRANGE]
     k_range = ip[I_KRANGE]
     l_range = ip[I_LRANGE]
-    hkls = ip[I_HKLS]
     switched_off = 0
 
     I = fp[F_IBG]
@@ -152,31 +148,11 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                             h = cell[0] * sx + cell[1] * sy + cell[2] * sz
                             k = cell[3] * sx + cell[4] * sy + cell[5] * sz
                             l = cell[6] * sx + cell[7] * sy + cell[8] * sz
-                            h0 = math.ceil(h - 0.5)
-                            k0 = math.ceil(k - 0.5)
-                            l0 = math.ceil(l - 0.5)
-                            F_latt = 1.0
-                            if shape == SQUARE:
-                                if Na > 1:
-                                    F_latt *= sincg(math.pi * h, Na)
-                                if Nb > 1:
-                                    F_latt *= sincg(math.pi * k, Nb)
-                                if Nc > 1:
-                                    F_latt *= sincg(math.pi * l, Nc)
-                            elif shape == ROUND:
-                                hrad_sqr = ((h - h0) * (h - h0) * Na * Na + (k - k0) * (k - k0) * Nb * Nb
-                                            + (l - l0) * (l - l0) * Nc * Nc)
-                                F_latt = Na * Nb * Nc * 0.723601254558268 * sinc3(math.pi * math.sqrt(hrad_sqr * fp[F_FUDGE]))
-                            else:
-                                # reciprocal-space offset with the unrotated a*, b*, c* (quirk D14)
-                                dxs = (h - h0) * recip[0] + (k - k0) * recip[3] + (l - l0) * recip[6]
-                                dys = (h - h0) * recip[1] + (k - k0) * recip[4] + (l - l0) * recip[7]
-                                dzs = (h - h0) * recip[2] + (k - k0) * recip[5] + (l - l0) * recip[8]
-                                rad_star_sqr = (dxs * dxs + dys * dys + dzs * dzs) * Na * Na * Nb * Nb * Nc * Nc
-                                if shape == GAUSS:
-                                    F_latt = Na * Nb * Nc * math.exp(-(rad_star_sqr / 0.63 * fp[F_FUDGE]))
-                                else:
-                                    F_latt = Na * Nb * Nc * (1.0 if rad_star_sqr * fp[F_FUDGE] < 0.3969 else 0.0)
+                            # C's ceil(x-0.5) rounds .5 down (quirk D15); int on every target
+                            h0 = np.int64(math.ceil(h - 0.5))
+                            k0 = np.int64(math.ceil(k - 0.5))
+                            l0 = np.int64(math.ceil(l - 0.5))
+                            F_latt = lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fp[F_FUDGE], recip)
                             if F_latt == 0.0 and water == 0.0:
                                 continue
                             F_cell = 0.0
@@ -190,11 +166,7 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                             if interpolate:
                                 F_cell = tricubic(Fhkl, h, k, l, h_min, k_min, l_min)
                             else:
-                                if (hkls != 0 and h0 <= h_max and h0 >= h_min and k0 <= k_max and k0 >= k_min
-                                        and l0 <= l_max and l0 >= l_min):
-                                    F_cell = Fhkl[h0 - h_min, k0 - k_min, l0 - l_min]
-                                else:
-                                    F_cell = default_F
+                                F_cell = nearest_F(Fhkl, h0, k0, l0, ip, default_F)
                             I += F_cell * F_cell * F_latt * F_latt
                             if os_thick:
                                 I *= capture_fraction
@@ -210,6 +182,42 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
     if not os_omega:
         test *= omega_pixel
     return test, omega_sum, switched_off
+
+
+@jit
+def lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip):
+    """F_latt for the four crystal shapes (C 2822-2865)."""
+    F_latt = 1.0
+    if shape == SQUARE:
+        if Na > 1:
+            F_latt *= sincg(math.pi * h, Na)
+        if Nb > 1:
+            F_latt *= sincg(math.pi * k, Nb)
+        if Nc > 1:
+            F_latt *= sincg(math.pi * l, Nc)
+    elif shape == ROUND:
+        hrad_sqr = (h - h0) * (h - h0) * Na * Na + (k - k0) * (k - k0) * Nb * Nb + (l - l0) * (l - l0) * Nc * Nc
+        F_latt = Na * Nb * Nc * 0.723601254558268 * sinc3(math.pi * math.sqrt(hrad_sqr * fudge))
+    else:
+        # reciprocal-space offset with the unrotated a*, b*, c* (quirk D14)
+        dxs = (h - h0) * recip[0] + (k - k0) * recip[3] + (l - l0) * recip[6]
+        dys = (h - h0) * recip[1] + (k - k0) * recip[4] + (l - l0) * recip[7]
+        dzs = (h - h0) * recip[2] + (k - k0) * recip[5] + (l - l0) * recip[8]
+        rad_star_sqr = (dxs * dxs + dys * dys + dzs * dzs) * Na * Na * Nb * Nb * Nc * Nc
+        if shape == GAUSS:
+            F_latt = Na * Nb * Nc * math.exp(-(rad_star_sqr / 0.63 * fudge))
+        else:
+            F_latt = Na * Nb * Nc * (1.0 if rad_star_sqr * fudge < 0.3969 else 0.0)
+    return F_latt
+
+
+@jit
+def nearest_F(Fhkl, h0, k0, l0, ip, default_F):
+    """The tabulated F at the nearest whole index, default_F outside the table (C 3000-3009)."""
+    if (ip[I_HKLS] != 0 and h0 <= ip[I_HMAX] and h0 >= ip[I_HMIN] and k0 <= ip[I_KMAX] and k0 >= ip[I_KMIN]
+            and l0 <= ip[I_LMAX] and l0 >= ip[I_LMIN]):
+        return Fhkl[h0 - ip[I_HMIN], k0 - ip[I_KMIN], l0 - ip[I_LMIN]]
+    return default_F
 
 
 @jit
