@@ -90,9 +90,11 @@ def build_cell(p, rng, log):
         m = read_mat(p.matfilename)
         if m is not None:
             log("reading %s" % p.matfilename)
-            a_star[1:4] = [m[0], m[3], m[6]]  # rows are x, y, z; columns a*, b*, c*
-            b_star[1:4] = [m[1], m[4], m[7]]
-            c_star[1:4] = [m[2], m[5], m[8]]
+            # rows are x, y, z; columns a*, b*, c*; a number fscanf could not read keeps the old value
+            for row in range(3):
+                for col, v in enumerate((a_star, b_star, c_star)):
+                    if m[3 * row + col] is not None:
+                        v[row + 1] = m[3 * row + col]
             s = 1e-10 / p.lambda0
             a_star = vec4.scale(a_star, s)
             b_star = vec4.scale(b_star, s)

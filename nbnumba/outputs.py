@@ -93,9 +93,11 @@ def write_outputs(result, log=print):
 
 def log_run_summary(result, log=print):
     """The lines C prints between the pixel loop and the output files."""
+    from .printout import printout
     p = result.plan.p
     for line in result.progress:
         log(line)
+    printout(result, log)
     log("")
     log("solid angle subtended by detector = %g steradian ( %g%% sphere)"
         % (result.omega_sum / p.steps, 100 * result.omega_sum / p.steps / 4 / math.pi))
