@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nbnumba.errors import NanoBraggError
+from nbnumba.io import cscan
 
 # C: RTD = 180.0*M_1_PI, with M_1_PI written as the math.h literal (1/math.pi may round differently).
 M_1_PI = 0.318309886183790671537767526745028724
@@ -209,33 +210,13 @@ def print_to_stderr(msg):
 # ---------------------------------------------------------------- C number conversions
 
 _CSPACE = " \t\n\v\f\r"
-_HEX = re.compile(r"([+-]?)0[xX]((?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?)")
-_DEC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INF = re.compile(r"([+-]?)inf(?:inity)?", re.IGNORECASE)
-_NAN = re.compile(r"([+-]?)nan(?:\([0-9A-Za-z_]*\))?", re.IGNORECASE)
 _INT = re.compile(r"[+-]?[0-9]+")
 
 
 def strtod(s: str) -> tuple[float, int]:
     """glibc strtod: (value, characters used); 0 characters used means no conversion (value 0.0)."""
-    start = len(s) - len(s.lstrip(_CSPACE))
-    m = _HEX.match(s, start)
-    if m:
-        try:
-            v = float.fromhex(m.group(2))
-        except OverflowError:
-            v = math.inf
-        return (-v if m.group(1) == "-" else v), m.end()
-    m = _INF.match(s, start)
-    if m:
-        return (-math.inf if m.group(1) == "-" else math.inf), m.end()
-    m = _NAN.match(s, start)
-    if m:
-        return math.copysign(math.nan, -1.0 if m.group(1) == "-" else 1.0), m.end()
-    m = _DEC.match(s, start)
-    if m:
-        return float(m.group(0)), m.end()
-    return 0.0, 0
+    v, end = cscan.strtod(s.encode("latin-1"))
+    return (v, end) if end > 0 else (0.0, 0)
 
 
 def c_atof(s: str) -> float:
@@ -271,65 +252,29 @@ def _is_number(tok: str) -> bool:
 # ---------------------------------------------------------------- pass 1: -mask / -img headers
 
 def _read_frame(path, warn, out):
-    """nanoBragg.c's GetFrame (4124-4233): (header_text, width, height, header_size, raw) or None.
+    """nanoBragg.c's GetFrame (4124-4233) through io.smv.read_smv: (header_text, pixels) or None.
 
     None where C goes on without the file: it cannot be opened (C: perror only) or it does not
-    start like an ADSC header. Where C exits 9 (header unreadable) we raise.
+    start like an ADSC header. Where C exits 9 (header unreadable) read_smv raises.
     """
+    from nbnumba.io.smv import read_smv
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        with open(path, "rb"):
+            pass
     except OSError as exc:
         warn(f"WARNING: {path}: {exc.strerror}; ignored (as nanoBragg.c does)")
         return None
-    if len(raw) < 512:
-        raise NanoBraggError(f"{path}: SMV header shorter than 512 bytes")
-    if raw[:12] != b"{\nHEADER_BYT":
+    header_text, pixels = read_smv(path)
+    if pixels is None:
         if out:
             out(f"ERROR: {path} does not look like an ADSC frame!")
         warn(f"WARNING: {path} does not look like an ADSC frame; ignored (as nanoBragg.c does)")
         return None
-    from nbnumba.io.smv import value_of
-
-    # C keeps the header as a NUL-terminated string: 512 bytes first, then HEADER_BYTES bytes
-    header_text = _c_string(raw[:512])
-    header_size = _c_int(value_of(header_text, "HEADER_BYTES"))
-    if header_size != 512:
-        if header_size <= 0 or header_size > len(raw):
-            raise NanoBraggError(f"{path}: cannot read a {header_size}-byte SMV header")
-        header_text = _c_string(raw[:header_size])
-    width = _c_int(value_of(header_text, "SIZE1"))
-    height = _c_int(value_of(header_text, "SIZE2"))
-    if width == 0:
-        width = height = _c_int(value_of(header_text, "DETECTOR_DIMENSIONS"))
-    if width < 0 or height < 0 or width * height >= (1 << 31):
-        raise NanoBraggError(f"{path}: bad image size SIZE1={width} SIZE2={height}")
     if out:  # C's GetFrame prints these two lines on stdout (the second with a heap address)
         out(f"reading {path}")
-        out(f"mmap({path}) = 0x{id(raw):x}")
-    return header_text, width, height, header_size, raw
-
-
-def _c_string(b: bytes) -> str:
-    return b.split(b"\0", 1)[0].decode("latin-1")
-
-
-def _c_int(v):
-    """(int) cast of ValueOf's double: NaN (key missing) becomes INT_MIN on x86-64."""
-    if v is None or math.isnan(v) or math.isinf(v) or abs(v) >= 2**31:
-        return -(1 << 31)
-    return int(v)
-
-
-def _pixels_of(raw, header_size, pixels, dtype):
-    """C copies `pixels` native-endian uint16 words after the header (no byte swap); the buffer is
-    calloc'ed, so a short file reads as zeros at the end."""
-    start = (header_size // 2) * 2
-    words = np.zeros(pixels, dtype=np.uint16)
-    body = raw[start : start + 2 * pixels]
-    n = len(body) // 2
-    words[:n] = np.frombuffer(body[: 2 * n], dtype=np.uint16)
-    return words.astype(dtype)
+        out(f"mmap({path}) = 0x{id(pixels):x}")
+    return header_text, pixels
 
 
 def _apply_header(p: Params, path, warn, out, is_mask):
@@ -337,7 +282,8 @@ def _apply_header(p: Params, path, warn, out, is_mask):
     frame = _read_frame(path, warn, out)
     if frame is None:
         return
-    header_text, width, height, header_size, raw = frame
+    header_text, pixels = frame
+    height, width = pixels.shape
     from nbnumba.io.smv import value_of  # C's ValueOf (4236)
 
     def val(key):
@@ -382,11 +328,10 @@ def _apply_header(p: Params, path, warn, out, is_mask):
     t = val("TWOTHETA")  # C stores it in `twotheta`, not detector_twotheta: no effect
     if not math.isnan(t):
         p.twotheta = t / RTD
-    npix = p.pixels
     if is_mask:
-        p.maskimage = _pixels_of(raw, header_size, npix, np.uint16)
+        p.maskimage = pixels.reshape(-1).astype(np.uint16)
     else:
-        p.imginfileimage = _pixels_of(raw, header_size, npix, np.float32)
+        p.imginfileimage = pixels.reshape(-1).astype(np.float32)
 
 
 # ---------------------------------------------------------------- the parser
