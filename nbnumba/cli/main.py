@@ -72,5 +72,8 @@ def simulate(args):
     sys.stdout.flush()
 
 
+from ..benchmark.command import bench  # noqa: E402  (`nbnumba bench`)
+main.add_command(bench)
+
 if __name__ == "__main__":
     main()
