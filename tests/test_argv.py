@@ -318,7 +318,7 @@ def test_our_options():
     assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (4, "fast", 3, "auto", "double")
     assert p.Na == 2.0
     p = parse_argv([], now=NOW)
-    assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (1, "exact", 0, "cpu", "double")
+    assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (1, "fast", 0, "cpu", "double")
 
 
 @pytest.mark.parametrize(

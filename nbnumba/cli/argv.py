@@ -197,7 +197,7 @@ class Params:
     noisefilename: str = "noiseimage.img"
     # our own options (not in nanoBragg.c)
     omp_threads: int = 1
-    kernel: str = "exact"
+    kernel: str = "fast"
     threads: int = 0
     device: str = "cpu"
     gpu_precision: str = "double"

@@ -1,32 +1,116 @@
 """The fast CPU kernel (-kernel fast): same signature and serial-order rules as exact.render, with
-the arithmetic reorganised for speed. Images agree with C's to ~1e-9 relative, not bit for bit.
+the arithmetic reorganised for speed. Values differ from C's only at rounding level (every golden
+float image still comes out bit for bit), but bit-identity is not guaranteed.
 
 Work is done in tiles of up to TILE consecutive pixels (C's serial order). For each sub-pixel and
 source the tile's scattering vectors are laid out in arrays, and the innermost loop runs over the
 tile's pixels for one rotated cell at a time, so LLVM vectorises it while every pixel still sums its
-steps in C's order. The lattice factor uses the exact index-space reduction in fast_math (no libm
-call), the structure factor comes from a padded flat table of F^2 indexed without a branch, and the
+steps in C's order. The lattice factor uses an exact index-space reduction (below; no libm call),
+the structure factor comes from a padded flat table of F^2 indexed without a branch, and the
 per-pixel factors (solid angle, capture fraction, polarization) are computed once per pixel/sub-pixel.
+Tiles are dealt out to numba.get_num_threads() plain threads running a nogil function.
 
 Pixels this path does not cover are rendered with the exact pixel_value: each emulated thread's first
 phi-looping pixel (it starts from the unrotated cell, `fresh`), pixels that still interpolate, and
 whole plans with oversample_thick/polar/omega (C's running-sum quirks) or a non-integer N.
 """
 import math
+import threading
 
+import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit
+from numba.core import types
+from numba.extending import intrinsic
 
 from . import exact
-from .fast_math import grating_parts
 from .pixel import (F_CLOSE, F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_MU, F_NA,
-                    F_NB, F_NC, F_PIXEL, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, GAUSS, I_CURVED,
-                    I_FPIXELS, I_HKLS, I_HMIN, I_KMIN, I_LMIN, I_NOPOLAR, I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_OVERSAMPLE, I_POINT,
-                    I_SHAPE, I_THICKSTEPS, ROUND, SQUARE, pixel_value, subpixel_position)
-from .vecmath import magnitude, polarization_factor, sinc3, unitize
+                    F_NB, F_NC, F_PIXEL, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED,
+                    I_FPIXELS, I_HKLS, I_HMIN, I_HRANGE, I_KMIN, I_KRANGE, I_LMIN, I_LRANGE, I_NOPOLAR,
+                    I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE,
+                    lattice_factor, pixel_value, subpixel_position)
+from .vecmath import magnitude, polarization_factor, unitize
 
-TILE = 64
+TILE = 256
 jit = njit(cache=True, error_model="numpy")
+
+
+# ---- the lattice factor without libm
+# Why the reduction is exact: with h0 any integer, d = h - h0 is computed without rounding, and for an
+# integer N, sin(pi N h) = +-sin(pi N d) and sin(pi h) = +-sin(pi d); with m = rint(N d) and
+# e = N d - m, sin(pi N d) = +-sin(pi e). Only the square of the lattice factor enters the intensity,
+# so the signs never matter. nanoBragg.c instead calls libm sin on pi*N*h (up to ~1e5 rad), whose own
+# argument rounding is the only difference left (a few 1e-9 relative at most near the zeros).
+inline = njit(cache=True, inline="always", error_model="numpy")
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a*b + c with one rounding (llvm.fma.f64; a single instruction on FMA hardware)."""
+    if not all(isinstance(t, types.Float) for t in (a, b, c)):
+        return None
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        args = [context.cast(builder, v, t, types.float64) for v, t in zip(args, signature.args)]
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+# sin(pi x) = x * S(x^2) for |x| <= 1/2: Chebyshev fit of degree 7 in x^2 (mpmath, 40 digits), relative
+# error of the float64 evaluation below 4.1e-16 on the whole interval
+S0 = 3.1415926535897927
+S1 = -5.1677127800497855
+S2 = 2.5501640398618677
+S3 = -0.599264528825224
+S4 = 0.08214587881631043
+S5 = -0.0073703643265304155
+S6 = 0.0004659870158043378
+S7 = -2.113362735205297e-05
+
+# adding and subtracting 1.5*2^52 rounds a double of magnitude < 2^51 to the nearest integer
+ROUNDER = 6755399441055744.0
+
+
+@inline
+def sinpi(x):
+    """sin(pi x) for |x| <= 1/2 (a little beyond is still accurate)."""
+    z = x * x
+    p = fma(z, S7, S6)
+    p = fma(z, p, S5)
+    p = fma(z, p, S4)
+    p = fma(z, p, S3)
+    p = fma(z, p, S2)
+    p = fma(z, p, S1)
+    p = fma(z, p, S0)
+    return x * p
+
+
+@inline
+def grating_parts(d, n):
+    """(num, den) with num/den = +-sin(pi n h)/sin(pi h) for d = h - (an integer), integer n >= 1;
+    d == 0 gives (n, 1) as nanoBragg's sincg does for h == 0."""
+    nd = n * d
+    e = nd - ((nd + ROUNDER) - ROUNDER)
+    num = sinpi(e)
+    den = sinpi(d)
+    zero = d == 0.0
+    num = n if zero else num
+    den = 1.0 if zero else den
+    return num, den
+
+
+@inline
+def sincg_fast(h, n):
+    """sin(pi n h)/sin(pi h) up to sign (n an integer-valued double >= 1): the unit-tested reference
+    of what the fast kernel computes; |h| < 2^51/n."""
+    h0 = np.ceil(h - 0.5)
+    num, den = grating_parts(h - h0, n)
+    return num / den
 
 
 def covered(ip, fp):
@@ -36,13 +120,14 @@ def covered(ip, fp):
     return all(float(fp[i]).is_integer() and fp[i] >= 1.0 for i in (F_NA, F_NB, F_NC))
 
 
-def padded_f2(Fhkl, hkls, default_F):
-    """F^2 in a flat table with one layer of default_F^2 around the hkl box; lookups clamp into it."""
-    if hkls == 0:
+def padded_f2(ip, Fhkl, default_F):
+    """F^2 in a flat table with one layer of default_F^2 around the h_min..h_max (etc.) box, which
+    lookups clamp into; the reader's extra zero layer beyond h_max is never read (as in C)."""
+    if ip[I_HKLS] == 0:
         return np.full(1, default_F * default_F), np.zeros(3, np.int64)
-    H, K, L = Fhkl.shape
+    H, K, L = int(ip[I_HRANGE]), int(ip[I_KRANGE]), int(ip[I_LRANGE])
     t = np.full((H + 2, K + 2, L + 2), default_F * default_F)
-    t[1:-1, 1:-1, 1:-1] = Fhkl * Fhkl
+    t[1:-1, 1:-1, 1:-1] = Fhkl[:H, :K, :L] * Fhkl[:H, :K, :L]
     return t.reshape(-1), np.array([H, K, L], np.int64)
 
 
@@ -53,39 +138,69 @@ def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, 
         exact.render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
                      image, omega, switched)
         return
-    f2, dims = padded_f2(Fhkl, int(ip[I_HKLS]), float(fp[F_DEFAULT_F]))
+    f2, dims = padded_f2(ip, Fhkl, float(fp[F_DEFAULT_F]))
     cell_list = np.ascontiguousarray(cells[1].reshape(-1, 9))
-    _render_tiles(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                  cell_list, f2, dims, image, omega, switched)
+    args = (order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl, cell_list, f2,
+            dims, image, omega, switched)
+    ntiles = (order.shape[0] - start + TILE - 1) // TILE
+    nthreads = max(1, min(numba.get_num_threads(), ntiles))
+    if nthreads == 1:
+        _render_tiles(0, 1, *args)
+        return
+    # plain threads running a nogil function (tiles dealt out in turn): no parfor to compile, and
+    # every tile writes only its own pixels
+    errors = []
+
+    def work(first):
+        try:
+            _render_tiles(first, nthreads, *args)
+        except BaseException as e:  # re-raised below, in the caller's thread
+            errors.append(e)
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
-@njit(cache=True, parallel=True)
-def _render_tiles(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                  cell_list, f2, dims, image, omega, switched):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _render_tiles(first, stride, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip,
+                  Fhkl, cell_list, f2, dims, image, omega, switched):
+    """Tiles first, first+stride, ... of order[start:]."""
     n = order.shape[0]
+    for t in range(first, (n - start + TILE - 1) // TILE, stride):
+        lo = start + t * TILE
+        _positions(lo, min(lo + TILE, n), order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
+                   recip, Fhkl, cell_list, f2, dims, image, omega, switched)
+
+
+@jit
+def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
+               cell_list, f2, dims, image, omega, switched):
+    """List positions lo..hi-1: the exact pixel_value where the tiled path does not apply, else _tile."""
     fpixels = ip[I_FPIXELS]
     interp_on = interp_until >= 0
-    ntiles = (n - start + TILE - 1) // TILE
-    for t in prange(ntiles):
-        lo = start + t * TILE
-        hi = min(lo + TILE, n)
-        pos = np.empty(hi - lo, np.int64)
-        npx = 0
-        for m in range(lo, hi):
-            idx = order[m]
-            if fresh[m] != 0 or (interp_on and m <= interp_until):
-                sp = idx // fpixels
-                value, om, sw = pixel_value(idx - sp * fpixels, sp, fresh[m] != 0, interp_on and m <= interp_until,
-                                            ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
-                image[idx] = np.float32(0.0 + value)
-                omega[m] = om
-                switched[m] = sw
-            else:
-                pos[npx] = m
-                npx += 1
-        if npx > 0:
-            _tile(pos[:npx], order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
-                  switched)
+    pos = np.empty(hi - lo, np.int64)
+    npx = 0
+    for m in range(lo, hi):
+        idx = order[m]
+        interp = interp_on and m <= interp_until
+        if fresh[m] != 0 or interp:
+            sp = idx // fpixels
+            value, om, sw = pixel_value(idx - sp * fpixels, sp, fresh[m] != 0, interp, ip, fp, det, polar_axis,
+                                        sources, cells, recip, Fhkl)
+            image[idx] = np.float32(0.0 + value)
+            omega[m] = om
+            switched[m] = sw
+        else:
+            pos[npx] = m
+            npx += 1
+    if npx > 0:
+        _tile(pos[:npx], order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
+              switched)
 
 
 @jit
@@ -116,52 +231,49 @@ def _tile(pos, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
     sy = np.empty(npx)
     sz = np.empty(npx)
     w = np.empty(npx)
+    airpath = np.empty(npx)
+    on = np.empty(npx, np.bool_)
+    val = np.empty(npx)
+    slot = np.empty(npx, np.int64)
+    wbase = 1.0 if table else F2
+    polar_pending = ip[I_NOPOLAR] == 0
+    omega_pending = True
     for thick_tic in range(ip[I_THICKSTEPS]):
         Odet = thick_tic * fp[F_THICKSTEP]
         capture[:] = 1.0 if fp[F_THICK] == 0.0 else 0.0
+        capture_pending = fp[F_THICK] != 0.0
         for subS in range(oversample):
             for subF in range(oversample):
                 for j in range(npx):
                     x, y, z = subpixel_position(fi[j], si[j], subF, subS, Odet, fp[F_SUBPIXEL], oversample, det,
                                                 curved, fp[F_DISTANCE])
-                    airpath, dx, dy, dz = unitize(x, y, z)
-                    if omega_px[j] == 0.0:
-                        omega_px[j] = fp[F_PIXEL] * fp[F_PIXEL] / airpath / airpath * fp[F_CLOSE] / airpath
-                        if ip[I_POINT] != 0:
-                            omega_px[j] = 1.0 / airpath / airpath
+                    airpath[j], ux[j], uy[j], uz[j] = unitize(x, y, z)
+                # C computes these for a pixel's first sub-pixel only (without -oversample_*): each
+                # is redone while it is still exactly 0, as C's test does
+                if omega_pending:
+                    omega_pending = _solid_angles(omega_px, airpath, fp, ip[I_POINT] != 0)
+                for j in range(npx):
                     omega_sum[j] += omega_px[j]
-                    if capture[j] == 0.0:
-                        parallax = dx * det[2, 0] + dy * det[2, 1] + dz * det[2, 2]
-                        capture[j] = (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
-                                      - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
-                    ux[j] = dx
-                    uy[j] = dy
-                    uz[j] = dz
+                if capture_pending:
+                    capture_pending = _capture_fractions(capture, ux, uy, uz, det, fp, thick_tic)
                 for src in range(sources.shape[0]):
                     ix = -sources[src, 0]
                     iy = -sources[src, 1]
                     iz = -sources[src, 2]
                     lam = sources[src, 3]
-                    live = False
                     for j in range(npx):
                         sx[j] = (ux[j] - ix) / lam
                         sy[j] = (uy[j] - iy) / lam
                         sz[j] = (uz[j] - iz) / lam
-                        stol = 0.5 * magnitude(sx[j], sy[j], sz[j])
-                        if dmin > 0.0 and stol > 0.0 and dmin > 0.5 / stol:
-                            w[j] = 0.0
-                            continue
-                        w[j] = 1.0 if table else F2
-                        live = True
-                        if polar[j] == 0.0:
-                            # C re-unitizes the diffracted vector in place (quirk D10)
-                            _, uix, uiy, uiz = unitize(ix, iy, iz)
-                            _, ux[j], uy[j], uz[j] = unitize(ux[j], uy[j], uz[j])
-                            polar[j] = polarization_factor(fp[F_KAHN], uix, uiy, uiz, ux[j], uy[j], uz[j],
-                                                           polar_axis[0], polar_axis[1], polar_axis[2])
-                    if not live:
-                        continue
-                    _steps(acc, sx, sy, sz, w, cell_list, fp, ip, recip, f2, dims)
+                        w[j] = wbase
+                        on[j] = True
+                    live = True
+                    if dmin > 0.0:
+                        live = _dmin_cut(sx, sy, sz, w, on, dmin)
+                    if polar_pending:
+                        polar_pending = _polarizations(polar, on, ux, uy, uz, ix, iy, iz, fp[F_KAHN], polar_axis)
+                    if live:
+                        _steps(acc, sx, sy, sz, w, cell_list, fp, ip, recip, f2, dims, val, slot)
     scale = fp[F_RE2] * fp[F_FLUENCE]
     for j in range(npx):
         test = scale * acc[j] / fp[F_STEPS]
@@ -175,28 +287,85 @@ def _tile(pos, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
 
 
 @jit
-def _steps(acc, sx, sy, sz, w, cell_list, fp, ip, recip, f2, dims):
-    """Adds every rotated cell's contribution for one sub-pixel and source to each pixel's sum."""
-    shape = ip[I_SHAPE]
-    table = ip[I_HKLS] != 0
-    val = np.empty(acc.shape[0])
-    slot = np.empty(acc.shape[0], np.int64)
-    for c in range(cell_list.shape[0]):
-        cell = cell_list[c]
-        if shape == SQUARE:
-            if table:
-                _square_table(acc, sx, sy, sz, w, cell, fp[F_NA], fp[F_NB], fp[F_NC], f2, dims, ip, val, slot)
-            else:
-                _square_const(acc, sx, sy, sz, w, cell, fp[F_NA], fp[F_NB], fp[F_NC])
-        else:
-            _other_shape(acc, sx, sy, sz, w, cell, shape, fp, recip, f2, dims, ip, table)
+def _solid_angles(omega_px, airpath, fp, point):
+    """omega for pixels whose value is still 0; returns whether any is still 0."""
+    pending = False
+    for j in range(omega_px.shape[0]):
+        if omega_px[j] == 0.0:
+            a = airpath[j]
+            omega_px[j] = fp[F_PIXEL] * fp[F_PIXEL] / a / a * fp[F_CLOSE] / a
+            if point:
+                omega_px[j] = 1.0 / a / a
+            pending = pending or omega_px[j] == 0.0
+    return pending
 
 
 @jit
-def _square_const(acc, sx, sy, sz, w, cell, Na, Nb, Nc):
+def _capture_fractions(capture, ux, uy, uz, det, fp, thick_tic):
+    """Detector capture fraction of this layer for pixels whose value is still 0."""
+    pending = False
+    for j in range(capture.shape[0]):
+        if capture[j] == 0.0:
+            parallax = ux[j] * det[2, 0] + uy[j] * det[2, 1] + uz[j] * det[2, 2]
+            capture[j] = (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
+                          - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
+            pending = pending or capture[j] == 0.0
+    return pending
+
+
+@jit
+def _dmin_cut(sx, sy, sz, w, on, dmin):
+    """Zero weight where C skips the source for this sub-pixel (resolution beyond dmin); any left?"""
+    live = False
+    for j in range(sx.shape[0]):
+        stol = 0.5 * magnitude(sx[j], sy[j], sz[j])
+        if stol > 0.0 and dmin > 0.5 / stol:
+            w[j] = 0.0
+            on[j] = False
+        else:
+            live = True
+    return live
+
+
+@jit
+def _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, axis):
+    """Polarization for pixels still at 0 that this source reaches; returns whether any is still 0."""
+    pending = False
+    for j in range(polar.shape[0]):
+        if polar[j] == 0.0 and on[j]:
+            # C re-unitizes the diffracted vector in place (quirk D10); later sources see it
+            _, uix, uiy, uiz = unitize(ix, iy, iz)
+            _, ux[j], uy[j], uz[j] = unitize(ux[j], uy[j], uz[j])
+            polar[j] = polarization_factor(kahn, uix, uiy, uiz, ux[j], uy[j], uz[j], axis[0], axis[1], axis[2])
+        pending = pending or polar[j] == 0.0
+    return pending
+
+
+@jit
+def _steps(acc, sx, sy, sz, w, cell_list, fp, ip, recip, f2, dims, val, slot):
+    """Adds every rotated cell's contribution for one sub-pixel and source to each pixel's sum
+    (val, slot: scratch)."""
+    shape = ip[I_SHAPE]
+    table = ip[I_HKLS] != 0
+    # cells are passed by index, not as row views: a view would take a reference on the shared
+    # cell_list, an atomic add that both threads would fight over once per cell
+    for c in range(cell_list.shape[0]):
+        if shape == SQUARE:
+            if table:
+                _square_table(acc, sx, sy, sz, w, cell_list, c, fp[F_NA], fp[F_NB], fp[F_NC], f2, dims, ip, val,
+                              slot)
+            else:
+                _square_const(acc, sx, sy, sz, w, cell_list, c, fp[F_NA], fp[F_NB], fp[F_NC])
+        else:
+            _other_shape(acc, sx, sy, sz, w, cell_list, c, shape, fp, recip, f2, dims, ip, table)
+
+
+@jit
+def _square_const(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc):
     """One cell, parallelepiped lattice, F^2 folded into w (no hkl table)."""
-    a0, a1, a2, b0, b1, b2, c0, c1, c2 = (cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6],
-                                          cell[7], cell[8])
+    a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
+    b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
+    c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
     for j in range(acc.shape[0]):
         x = sx[j]
         y = sy[j]
@@ -212,12 +381,13 @@ def _square_const(acc, sx, sy, sz, w, cell, Na, Nb, Nc):
 
 
 @jit
-def _square_table(acc, sx, sy, sz, w, cell, Na, Nb, Nc, f2, dims, ip, val, slot):
+def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, slot):
     """One cell, parallelepiped lattice, F^2 from the padded table. The lattice factor and the table
     slot go through scratch arrays: a loop that gathers from f2 and stores into acc would not be
     vectorised (LLVM cannot rule out that they overlap), so only the cheap gather loop stays scalar."""
-    a0, a1, a2, b0, b1, b2, c0, c1, c2 = (cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6],
-                                          cell[7], cell[8])
+    a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
+    b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
+    c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
     hlo = ip[I_HMIN] - 1.0
     klo = ip[I_KMIN] - 1.0
     llo = ip[I_LMIN] - 1.0
@@ -256,12 +426,11 @@ def _slot(i, top):
 
 
 @jit
-def _other_shape(acc, sx, sy, sz, w, cell, shape, fp, recip, f2, dims, ip, table):
-    """ROUND, GAUSS and TOPHAT lattice factors, as pixel_value computes them."""
+def _other_shape(acc, sx, sy, sz, w, cells, c, shape, fp, recip, f2, dims, ip, table):
+    """ROUND, GAUSS and TOPHAT lattice factors: pixel_value's own formula (libm calls, not vectorised)."""
     Na = fp[F_NA]
     Nb = fp[F_NB]
     Nc = fp[F_NC]
-    NNN = Na * Nb * Nc
     fudge = fp[F_FUDGE]
     hlo = ip[I_HMIN] - 1.0
     klo = ip[I_KMIN] - 1.0
@@ -275,27 +444,13 @@ def _other_shape(acc, sx, sy, sz, w, cell, shape, fp, recip, f2, dims, ip, table
         x = sx[j]
         y = sy[j]
         z = sz[j]
-        h = cell[0] * x + cell[1] * y + cell[2] * z
-        k = cell[3] * x + cell[4] * y + cell[5] * z
-        l = cell[6] * x + cell[7] * y + cell[8] * z
+        h = cells[c, 0] * x + cells[c, 1] * y + cells[c, 2] * z
+        k = cells[c, 3] * x + cells[c, 4] * y + cells[c, 5] * z
+        l = cells[c, 6] * x + cells[c, 7] * y + cells[c, 8] * z
         h0 = np.ceil(h - 0.5)
         k0 = np.ceil(k - 0.5)
         l0 = np.ceil(l - 0.5)
-        dh = h - h0
-        dk = k - k0
-        dl = l - l0
-        if shape == ROUND:
-            hrad_sqr = dh * dh * Na * Na + dk * dk * Nb * Nb + dl * dl * Nc * Nc
-            F_latt = NNN * 0.723601254558268 * sinc3(math.pi * math.sqrt(hrad_sqr * fudge))
-        else:
-            dxs = dh * recip[0] + dk * recip[3] + dl * recip[6]
-            dys = dh * recip[1] + dk * recip[4] + dl * recip[7]
-            dzs = dh * recip[2] + dk * recip[5] + dl * recip[8]
-            rad_star_sqr = (dxs * dxs + dys * dys + dzs * dzs) * Na * Na * Nb * Nb * Nc * Nc
-            if shape == GAUSS:
-                F_latt = NNN * math.exp(-(rad_star_sqr / 0.63 * fudge))
-            else:
-                F_latt = NNN * (1.0 if rad_star_sqr * fudge < 0.3969 else 0.0)
+        F_latt = lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip)
         if table:
             F2 = f2[_slot(h0 - hlo, htop) * sh + _slot(k0 - klo, ktop) * sk + _slot(l0 - llo, ltop)]
             acc[j] += w[j] * F2 * (F_latt * F_latt)
