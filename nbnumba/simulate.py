@@ -155,14 +155,16 @@ def rmsd_pass(image, avg, xmin, xmax, ymin, ymax, fpixels, spixels):
 
 
 def progress_lines(p, block_starts, n):
-    """The '%d%% done' lines of C's progress meter; each OpenMP thread counts its own pixels."""
+    """The '%d%% done' lines of C's progress meter; each OpenMP thread counts its own pixels.
+
+    C prints at every multiple of P/20 processed pixels, and at every multiple of P/100 in the first
+    and last tenth, where P counts the ROI with C's +1 (so it never reaches 100%)."""
     P = (p.roi_xmax - p.roi_xmin + 1) * (p.roi_ymax - p.roi_ymin + 1)
     if p.printout or not p.progress_meter or P // 100 <= 0:
         return []
     lines = []
-    counts = np.diff(block_starts)
-    for c in counts:
-        pp = np.arange(int(c), dtype=np.int64)
-        cond = (pp % (P // 20) == 0) | (((10 * pp < P) | (10 * pp > 9 * P)) & (pp % (P // 100) == 0))
-        lines.extend("%d%% done" % v for v in (pp[cond] * 100 // P))
+    for count in np.diff(block_starts):
+        ticks = set(range(0, int(count), P // 20))
+        ticks.update(pp for pp in range(0, int(count), P // 100) if 10 * pp < P or 10 * pp > 9 * P)
+        lines.extend("%d%% done" % (pp * 100 // P) for pp in sorted(ticks))
     return lines

@@ -77,3 +77,10 @@ def test_image_independent_of_real_threads(work, threads):
     one = (work / "floatimage.bin").read_bytes()
     run_in(work, args + ["-threads", str(threads)])
     assert (work / "floatimage.bin").read_bytes() == one
+
+
+def test_progress_meter_lines_match_serial_nanobragg(work, golden_dir):
+    args = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 -detpixels 128 -pixel 0.1 -seed 1"
+    res = run_in(work, args.split())
+    want = [l for l in (golden_dir / "cases" / "base_mosflm" / "stdout.txt").read_text().splitlines() if "done" in l]
+    assert [l for l in res.stdout.splitlines() if "done" in l] == want
