@@ -31,19 +31,22 @@ def phi_steps(phisteps, osc, phistep):
     return phisteps, osc, phistep
 
 
-def range_steps(steps, rng, step, unset_range_default=1.0):
-    """(steps, range, step) for divergence and dispersion (C 1430-1580; the same shape four times)."""
+def range_steps(steps, rng, step, unset_range=1.0, lone_range_divisor=1):
+    """(steps, range, step) for divergence, dispersion (C 1430-1580) and sensor thickness (1582-1631).
+
+    The thickness rule differs in two constants: a lone thickness is split in 2 layers of half of it,
+    and a layer count without a thickness means 0.5 um (quirk D6)."""
     if steps <= 0:
         if rng < 0.0:
             if step <= 0.0:
                 return 1, 0.0, 0.0
             return 2, step, step
         if step <= 0.0:
-            return 2, rng, rng
+            return 2, rng, rng / lone_range_divisor
         return math.ceil(rng / step), rng, step
     if rng < 0.0:
         if step <= 0.0:
-            rng = unset_range_default
+            rng = unset_range
             return steps, rng, rng / steps
         return 2, step, step
     if step <= 0.0:
@@ -54,25 +57,8 @@ def range_steps(steps, rng, step, unset_range_default=1.0):
 
 
 def thickness_steps(steps, thick, step):
-    """(thicksteps, thick, thickstep) (C 1582-1631); note thick/2 spacing when only a thickness is given."""
-    if steps <= 0:
-        if thick < 0.0:
-            if step <= 0.0:
-                return 1, 0.0, 0.0
-            return 2, step, step
-        if step <= 0.0:
-            return 2, thick, thick / 2
-        return math.ceil(thick / step), thick, step
-    if thick < 0.0:
-        if step <= 0.0:
-            thick = 0.5e-6
-            return steps, thick, thick / steps
-        return 2, step, step
-    if step <= 0.0:
-        if steps <= 1:
-            steps = 2
-        return steps, thick, thick / (steps - 1)
-    return steps, thick, step
+    """(thicksteps, thick, thickstep)."""
+    return range_steps(steps, thick, step, unset_range=0.5e-6, lone_range_divisor=2)
 
 
 def mosaic_domains(domains, spread, log):
