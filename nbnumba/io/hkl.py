@@ -61,22 +61,43 @@ def _non_integer(v):
     return math.isnan(v)
 
 
-_PLAIN_INDEX = re.compile(rb"[+-]?[0-9]{1,9}\Z")
-_PLAIN_F = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+# a file made only of records "h k l F" with plain integer indices below 1e9 and a decimal F: both of
+# C's passes then read the same records whole, so a vectorised parse gives exactly the same table
+_PLAIN_FILE = re.compile(rb"(?:\s*[+-]?[0-9]{1,9}\s+[+-]?[0-9]{1,9}\s+[+-]?[0-9]{1,9}\s+"
+                         rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?(?=\s|\Z))*\s*\Z")
 
 
 def _plain_records(data):
-    """All (h, k, l, F) records when every token is a plain number that both passes read whole:
-    integer indices below 1e9, decimal F, a multiple of 4 tokens. Then pass 1 and pass 2 see the
-    same records and a fast parse is exact; otherwise None (use the fscanf emulation)."""
-    toks = data.split()  # bytes.split() splits on C's isspace set
-    if len(toks) % 4:
+    """(h, k, l, F) arrays for a plain file (see _PLAIN_FILE), else None (use the fscanf emulation)."""
+    if not _PLAIN_FILE.match(data):
         return None
-    idx = toks[0::4] + toks[1::4] + toks[2::4]
-    if not all(map(_PLAIN_INDEX.match, idx)) or not all(map(_PLAIN_F.match, toks[3::4])):
-        return None
-    ints = [int(t) for t in toks[0::4]], [int(t) for t in toks[1::4]], [int(t) for t in toks[2::4]]
-    return list(zip(*ints, (float(t) for t in toks[3::4])))
+    vals = np.array(data.split(), dtype=np.float64).reshape(-1, 4)
+    return vals[:, 0].astype(np.int64), vals[:, 1].astype(np.int64), vals[:, 2].astype(np.int64), vals[:, 3]
+
+
+def _plain_table(path, recs, default_F, log):
+    """read_hkl for a plain file, vectorised: the same ranges, log lines and grid."""
+    h, k, l, F = recs
+    log("counting entries in %s" % path)
+    lo = [int(v.min()) if v.size else 1000000000 for v in (h, k, l)]
+    hi = [int(v.max()) if v.size else -1000000000 for v in (h, k, l)]
+    rng = [wrap_int32(b - a + 1) for a, b in zip(lo, hi)]
+    if min(rng) < 0:
+        for name, a, b in zip("hkl", lo, hi):
+            log("%s: %d - %d" % (name, a, b))
+        raise NanoBraggError("not enough HKL indices in %s" % path)
+    Fhkl = allocate_grid(rng[0], rng[1], rng[2], path)
+    if default_F != 0.0:
+        log("initializing to default_F = %s:" % c_g(default_F))
+        Fhkl[:rng[0], :rng[1], :rng[2]] = default_F
+        log("done initializing:")
+    log("re-reading %s" % path)
+    # a repeated hkl keeps its last record, as C's sequential writes do
+    flat = np.ravel_multi_index((h - lo[0], k - lo[1], l - lo[2]), Fhkl.shape)
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    last = flat.size - 1 - first_from_end
+    Fhkl.flat[flat[last]] = F[last]
+    return HklTable(Fhkl, lo[0], hi[0], rng[0], lo[1], hi[1], rng[1], lo[2], hi[2], rng[2], wrap_int32(h.size))
 
 
 def _scanned_records(data, fmt):
@@ -92,12 +113,14 @@ def read_hkl(path, default_F, log=print) -> HklTable:
     """The structure factors of an hkl file as nanoBragg.c reads them; `log` gets C's stdout lines."""
     data = _read_bytes(path)
     plain = _plain_records(data)
+    if plain is not None:
+        return _plain_table(path, plain, default_F, log)
     # C's ints start at +-1e9 and take each pass-1 double by truncation (C 2149-2163)
     h_min = k_min = l_min = 1000000000
     h_max = k_max = l_max = -1000000000
     hkls = 0
     log("counting entries in %s" % path)
-    for h, k, l, _ in (plain if plain is not None else _scanned_records(data, "%lg%lg%lg%lg")):
+    for h, k, l, _ in _scanned_records(data, "%lg%lg%lg%lg"):
         for name, v in (("h", h), ("k", k), ("l", l)):
             if _non_integer(v):
                 log("WARNING: non-integer value for %s (%s) at line %d" % (name, c_g(v), hkls))
@@ -128,7 +151,7 @@ def read_hkl(path, default_F, log=print) -> HklTable:
         Fhkl[:h_range, :k_range, :l_range] = default_F
         log("done initializing:")
     log("re-reading %s" % path)
-    for entry, (h0, k0, l0, F) in enumerate(plain if plain is not None else _scanned_records(data, "%d%d%d%lg")):
+    for entry, (h0, k0, l0, F) in enumerate(_scanned_records(data, "%d%d%d%lg")):
         i, j, m = h0 - h_min, k0 - k_min, l0 - l_min
         if not (0 <= i <= h_range and 0 <= j <= k_range and 0 <= m <= l_range):
             # only a misaligned file gets here; C then writes outside its arrays
