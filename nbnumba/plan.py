@@ -7,6 +7,7 @@ image continues from.
 import copy
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +57,7 @@ def _structure_factors(p, log):
             table = read_fdump(p.dumpfilename, log)
     else:
         from .io.hkl import read_hkl
-        table = read_hkl(p.hklfilename, p.default_F, log)
+        table = read_hkl(p.hklfilename, p.default_F, log, warn=lambda m: print(m, file=sys.stderr))
         to_write = table
     return table, to_write
 

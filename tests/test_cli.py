@@ -84,3 +84,18 @@ def test_progress_meter_lines_match_serial_nanobragg(work, golden_dir):
     res = run_in(work, args.split())
     want = [l for l in (golden_dir / "cases" / "base_mosflm" / "stdout.txt").read_text().splitlines() if "done" in l]
     assert [l for l in res.stdout.splitlines() if "done" in l] == want
+
+
+@pytest.mark.parametrize("text, line", [("0 0 0 10\n1 0 0 20\n1 x 0 30\n2 0 0 40\n", 3),
+                                        ("0 0 0 10\n1.0 0 0 20\n", 2)])
+def test_bad_hkl_line_is_reported_and_reading_stops_as_in_c(work, text, line):
+    from nbnumba.io.fdump import read_fdump
+    (work / "bad.hkl").write_text(text)
+    res = run_in(work, "-hkl bad.hkl -cell 100 100 100 90 90 90 -detpixels 16 -nonoise -nopgm".split())
+    assert res.exit_code == 0
+    assert f"bad.hkl" in res.stderr and f"stopped at line {line}" in res.stderr
+    table = read_fdump(str(work / "Fdump.bin"))
+    # only the records before the bad line are in the table (h from 0 to 1)
+    assert (table.h_min, table.h_max) == (0, 1)
+    assert table.Fhkl[0, 0, 0] == 10.0
+    assert table.Fhkl[1, 0, 0] == (20.0 if line == 3 else 0.0)

@@ -100,16 +100,29 @@ def _plain_table(path, recs, default_F, log):
     return HklTable(Fhkl, lo[0], hi[0], rng[0], lo[1], hi[1], rng[1], lo[2], hi[2], rng[2], wrap_int32(h.size))
 
 
-def _scanned_records(data, fmt):
+def _scanned_records(data, fmt, stopped_at=None):
+    """C's `while(4 == fscanf(...))` loop; `stopped_at` (a list) receives the byte offset where it
+    stopped when unread text remains."""
     stream = CStream(data)
     while True:
+        start = stream.pos
         count, rec = stream.scanf(fmt)
         if count != 4:
+            if stopped_at is not None and data[start:].strip():
+                stopped_at.append(start + len(data[start:]) - len(data[start:].lstrip()))
             return
         yield rec
 
 
-def read_hkl(path, default_F, log=print) -> HklTable:
+def _line_at(data, offset):
+    """(1-based line number, the line's text) of a byte offset."""
+    line = data.count(b"\n", 0, offset) + 1
+    begin = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    return line, data[begin:end if end >= 0 else len(data)].decode("latin-1").strip()
+
+
+def read_hkl(path, default_F, log=print, warn=None) -> HklTable:
     """The structure factors of an hkl file as nanoBragg.c reads them; `log` gets C's stdout lines."""
     data = _read_bytes(path)
     plain = _plain_records(data)
@@ -120,7 +133,8 @@ def read_hkl(path, default_F, log=print) -> HklTable:
     h_max = k_max = l_max = -1000000000
     hkls = 0
     log("counting entries in %s" % path)
-    for h, k, l, _ in _scanned_records(data, "%lg%lg%lg%lg"):
+    stop1, stop2 = [], []
+    for h, k, l, _ in _scanned_records(data, "%lg%lg%lg%lg", stop1):
         for name, v in (("h", h), ("k", k), ("l", l)):
             if _non_integer(v):
                 log("WARNING: non-integer value for %s (%s) at line %d" % (name, c_g(v), hkls))
@@ -151,7 +165,7 @@ def read_hkl(path, default_F, log=print) -> HklTable:
         Fhkl[:h_range, :k_range, :l_range] = default_F
         log("done initializing:")
     log("re-reading %s" % path)
-    for entry, (h0, k0, l0, F) in enumerate(_scanned_records(data, "%d%d%d%lg")):
+    for entry, (h0, k0, l0, F) in enumerate(_scanned_records(data, "%d%d%d%lg", stop2)):
         i, j, m = h0 - h_min, k0 - k_min, l0 - l_min
         if not (0 <= i <= h_range and 0 <= j <= k_range and 0 <= m <= l_range):
             # only a misaligned file gets here; C then writes outside its arrays
@@ -159,4 +173,12 @@ def read_hkl(path, default_F, log=print) -> HklTable:
                                  "ranges of the first (nanoBragg.c would corrupt memory)"
                                  % (path, entry, h0, k0, l0))
         Fhkl[i, j, m] = F
+    if warn is not None:
+        # nanoBragg.c stops silently at the first record it cannot read; we keep its result and say so
+        for what, stop in (("reading", stop1), ("the second (integer-index) pass", stop2)):
+            if stop:
+                line, text = _line_at(data, stop[0])
+                warn("WARNING: %s: %s stopped at line %d (%r); the rest of the file is ignored, as "
+                     "nanoBragg.c does" % (path, what, line, text))
+                break
     return HklTable(Fhkl, h_min, h_max, h_range, k_min, k_max, k_range, l_min, l_max, l_range, hkls)
