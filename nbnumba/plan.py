@@ -104,6 +104,11 @@ def _sources(p, log):
             zs.append(-SOURCE_DISTANCE * b[3] if math.isnan(Z) else Z)
             Is.append(1.0 if math.isnan(I) else I)
             lams.append(p.lambda0 if math.isnan(lam) else lam)
+            if lams[-1] == 0.0 or (xs[-1], ys[-1], zs[-1]) == (0.0, 0.0, 0.0):
+                # C reads a comment line, or a last line without a newline, as zeros (quirk B14)
+                print("WARNING: %s: source %d has a zero position or wavelength (a comment or an "
+                      "unterminated last line?); the image will be NaN, as in nanoBragg.c"
+                      % (p.sourcefilename, len(xs) - 1), file=sys.stderr)
     if not xs:
         grid = []
         with np.errstate(all="ignore"):

@@ -99,3 +99,13 @@ def test_bad_hkl_line_is_reported_and_reading_stops_as_in_c(work, text, line):
     assert (table.h_min, table.h_max) == (0, 1)
     assert table.Fhkl[0, 0, 0] == 10.0
     assert table.Fhkl[1, 0, 0] == (20.0 if line == 3 else 0.0)
+
+
+def test_sourcefile_comment_line_warns_and_gives_nan_not_a_crash(work):
+    # quirk B14: C reads a comment line as a source at the origin with lambda 0; with interpolation on,
+    # its NaN indices would make C read outside its table: we give NaN pixels and a warning
+    (work / "s.txt").write_text("# my sources\n-10 0 0 1 1e-10\n")
+    res = run_in(work, "-sourcefile s.txt -hkl small.hkl -cell 100 100 100 90 90 90 -detpixels 16 -nonoise -nopgm".split())
+    assert res.exit_code == 0
+    assert "s.txt: source 0 has a zero position or wavelength" in res.stderr
+    assert np.isnan(np.fromfile(work / "floatimage.bin", np.float32)).all()

@@ -223,6 +223,9 @@ def nearest_F(Fhkl, h0, k0, l0, ip, default_F):
 @jit
 def tricubic(Fhkl, h, k, l, h_min, k_min, l_min):
     """nanoBragg.c polin3 over the 4x4x4 block around floor(h,k,l): along l, then k, then h."""
+    if not (math.isfinite(h) and math.isfinite(k) and math.isfinite(l)):
+        # NaN indices pass C's range test and make it read outside its table (undefined); we say NaN
+        return math.nan
     hf = math.floor(h)
     kf = math.floor(k)
     lf = math.floor(l)
