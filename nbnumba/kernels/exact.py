@@ -11,7 +11,7 @@ from numba import njit, prange
 from .pixel import pixel_value, reaches_phi_loop
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
            image, omega, switched):
     """Renders order[start:] into image (float32, C's store), omega and switched (per list position).
@@ -32,7 +32,7 @@ def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, 
         switched[n] = sw
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def first_phi_positions(order, block_starts, ip, fp, det, sources):
     """For each emulated thread block (positions block_starts[t]..block_starts[t+1]-1), the first
     position whose pixel runs the phi loop (-1 if none)."""

@@ -101,6 +101,9 @@ def grating_parts(d, n):
     zero = d == 0.0
     num = n if zero else num
     den = 1.0 if zero else den
+    # C skips the factor of an axis with N <= 1: exactly 1, even for a NaN index
+    num = 1.0 if n <= 1.0 else num
+    den = 1.0 if n <= 1.0 else den
     return num, den
 
 
@@ -417,7 +420,7 @@ def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, s
         acc[j] += f2[slot[j]] * val[j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _slot(i, top):
     """Index into one padded axis: 1..top-1 inside the table, 0 or top outside (NaN -> 0)."""
     i = i if i > 0.0 else 0.0

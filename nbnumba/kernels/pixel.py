@@ -12,7 +12,7 @@ from numba import njit
 
 from .vecmath import magnitude, polarization_factor, polint4, rotate_axis, sinc3, sincg, unitize
 
-jit = njit(cache=True)
+jit = njit(cache=True, error_model="numpy")  # IEEE division, as in C: x/0 is inf or NaN, never an exception
 
 SQUARE, ROUND, GAUSS, TOPHAT = 0, 1, 2, 3
 

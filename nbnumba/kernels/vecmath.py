@@ -9,7 +9,7 @@ import math
 
 from numba import njit
 
-jit = njit(cache=True, inline="always")
+jit = njit(cache=True, inline="always", error_model="numpy")  # IEEE division, as in C
 
 
 @jit
