@@ -361,6 +361,11 @@ def _unit(x, y, z):
     return x, y, z
 
 
+def _unit_rows(*rows):
+    """Each row over its length (a row of length 0 or NaN is kept), then the lengths."""
+    return (*(_unit(*r) for r in rows), tuple(math.sqrt(x * x + y * y + z * z) for x, y, z in rows))
+
+
 def umat2misset(umat):
     """Rotation angles (rotx, roty, rotz) in radians of a 3x3 rotation matrix (C 3491-3613).
 
@@ -368,15 +373,8 @@ def umat2misset(umat):
     (twice, as C does), and the rows are normalised again before the atan2 extraction.
     """
     uxx, uxy, uxz, uyx, uyy, uyz, uzx, uzy, uzz = (float(v) for v in np.asarray(umat).ravel()[:9])
-    mx = math.sqrt(uxx * uxx + uxy * uxy + uxz * uxz)
-    my = math.sqrt(uyx * uyx + uyy * uyy + uyz * uyz)
-    mz = math.sqrt(uzx * uzx + uzy * uzy + uzz * uzz)
-    if mx > 0:
-        uxx, uxy, uxz = uxx / mx, uxy / mx, uxz / mx
-    if my > 0:
-        uyx, uyy, uyz = uyx / my, uyy / my, uyz / my
-    if mz > 0:
-        uzx, uzy, uzz = uzx / mz, uzy / mz, uzz / mz
+    (uxx, uxy, uxz), (uyx, uyy, uyz), (uzx, uzy, uzz), (mx, my, mz) = _unit_rows(
+        (uxx, uxy, uxz), (uyx, uyy, uyz), (uzx, uzy, uzz))
     # two null rows: replace them by the identity's rows (C 3523-3537)
     if mx >= 0 and my <= 0 and mz <= 0:
         uyx, uyy, uyz = 0.0, 1.0, 0.0
@@ -397,15 +395,8 @@ def umat2misset(umat):
             uyx, uyy, uyz = zcx
         if mz <= 0:
             uzx, uzy, uzz = xcy
-    mx = math.sqrt(uxx * uxx + uxy * uxy + uxz * uxz)
-    my = math.sqrt(uyx * uyx + uyy * uyy + uyz * uyz)
-    mz = math.sqrt(uzx * uzx + uzy * uzy + uzz * uzz)
-    if mx > 0:
-        uxx, uxy, uxz = uxx / mx, uxy / mx, uxz / mx
-    if my > 0:
-        uyx, uyy, uyz = uyx / my, uyy / my, uyz / my
-    if mz > 0:
-        uzx, uzy, uzz = uzx / mz, uzy / mz, uzz / mz
+    (uxx, uxy, uxz), (uyx, uyy, uyz), (uzx, uzy, uzz), _ = _unit_rows(
+        (uxx, uxy, uxz), (uyx, uyy, uyz), (uzx, uzy, uzz))
     if uzx * uzx < 1.0:
         rotx = _atan2(uzy, uzz)
         roty = _atan2(-uzx, math.sqrt(uzy * uzy + uzz * uzz))

@@ -391,14 +391,7 @@ def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, s
     a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
     b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
     c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
-    hlo = ip[I_HMIN] - 1.0
-    klo = ip[I_KMIN] - 1.0
-    llo = ip[I_LMIN] - 1.0
-    htop = dims[0] + 1.0
-    ktop = dims[1] + 1.0
-    ltop = dims[2] + 1.0
-    sk = dims[2] + 2
-    sh = (dims[1] + 2) * sk
+    lo, top, strides = _table_frame(ip, dims)
     npx = acc.shape[0]
     for j in range(npx):
         x = sx[j]
@@ -415,9 +408,25 @@ def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, s
         nc, dc = grating_parts(l - l0, Nc)
         f = (na * nb * nc) / (da * db * dc)
         val[j] = w[j] * (f * f)
-        slot[j] = _slot(h0 - hlo, htop) * sh + _slot(k0 - klo, ktop) * sk + _slot(l0 - llo, ltop)
+        slot[j] = _table_slot(h0, k0, l0, lo, top, strides)
     for j in range(npx):
         acc[j] += f2[slot[j]] * val[j]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _table_frame(ip, dims):
+    """Where the padded F^2 table (padded_f2) starts, its last slot and its strides, per axis."""
+    lo = (ip[I_HMIN] - 1.0, ip[I_KMIN] - 1.0, ip[I_LMIN] - 1.0)
+    top = (dims[0] + 1.0, dims[1] + 1.0, dims[2] + 1.0)
+    sk = dims[2] + 2
+    return lo, top, ((dims[1] + 2) * sk, sk)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _table_slot(h0, k0, l0, lo, top, strides):
+    """Flat slot of the whole index (h0, k0, l0) in the padded F^2 table."""
+    return (_slot(h0 - lo[0], top[0]) * strides[0] + _slot(k0 - lo[1], top[1]) * strides[1]
+            + _slot(l0 - lo[2], top[2]))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -435,14 +444,7 @@ def _other_shape(acc, sx, sy, sz, w, cells, c, shape, fp, recip, f2, dims, ip, t
     Nb = fp[F_NB]
     Nc = fp[F_NC]
     fudge = fp[F_FUDGE]
-    hlo = ip[I_HMIN] - 1.0
-    klo = ip[I_KMIN] - 1.0
-    llo = ip[I_LMIN] - 1.0
-    htop = dims[0] + 1.0
-    ktop = dims[1] + 1.0
-    ltop = dims[2] + 1.0
-    sk = dims[2] + 2
-    sh = (dims[1] + 2) * sk
+    lo, top, strides = _table_frame(ip, dims)
     for j in range(acc.shape[0]):
         x = sx[j]
         y = sy[j]
@@ -455,7 +457,7 @@ def _other_shape(acc, sx, sy, sz, w, cells, c, shape, fp, recip, f2, dims, ip, t
         l0 = np.ceil(l - 0.5)
         F_latt = lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip)
         if table:
-            F2 = f2[_slot(h0 - hlo, htop) * sh + _slot(k0 - klo, ktop) * sk + _slot(l0 - llo, ltop)]
+            F2 = f2[_table_slot(h0, k0, l0, lo, top, strides)]
             acc[j] += w[j] * F2 * (F_latt * F_latt)
         else:
             acc[j] += w[j] * (F_latt * F_latt)
