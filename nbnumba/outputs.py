@@ -95,6 +95,10 @@ def log_run_summary(result, log=print):
     """The lines C prints between the pixel loop and the output files."""
     from .printout import printout
     p = result.plan.p
+    if result.interpolation_off_at >= 0:
+        log("WARNING: out of range for three point interpolation at pixel %d %d: nearest-neighbour structure "
+            "factors from there on (as nanoBragg.c does)" % (result.interpolation_off_at % p.fpixels,
+                                                             result.interpolation_off_at // p.fpixels))
     for line in result.progress:
         log(line)
     printout(result, log)

@@ -8,7 +8,7 @@ import copy
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +43,6 @@ class Plan:
     rng: NanoRNG
     steps: int
     fdump_to_write: object = None  # an HklTable to save as Fdump after the run's inputs are known good
-    log_lines: list = field(default_factory=list)
 
 
 def _structure_factors(p, log):

@@ -12,7 +12,7 @@ from .kernels import pixel as K
 from .kernels.vecmath import magnitude, unitize
 
 
-def printout_lines(plan, image, fpixel, spixel):
+def printout_lines(plan, image, fpixel, spixel, interpolating):
     p, ip, fp = plan.p, plan.ip, plan.fp
     os_ = p.oversample
     x, y, z = K.subpixel_position(fpixel, spixel, os_ - 1, os_ - 1, (p.detector_thicksteps - 1) * p.detector_thickstep,
@@ -30,7 +30,7 @@ def printout_lines(plan, image, fpixel, spixel):
     h0, k0, l0 = (int(math.ceil(v - 0.5)) for v in (h, k, l))
     F_latt = K.lattice_factor(ip[K.I_SHAPE], h, k, l, h0, k0, l0, p.Na, p.Nb, p.Nc, p.fudge, plan.recip)
     F_cell = K.nearest_F(plan.Fhkl, h0, k0, l0, ip, p.default_F)
-    if plan.interpolate and not getattr(plan, "interpolation_switched_off", False):
+    if interpolating:
         F_cell = K.tricubic(plan.Fhkl, h, k, l, ip[K.I_HMIN], ip[K.I_KMIN], ip[K.I_LMIN])
     # the per-pixel factors, as the kernel computes them at the first sub-pixel
     x0, y0, z0 = K.subpixel_position(fpixel, spixel, 0, 0, 0.0, p.subpixel_size, os_, plan.det,
@@ -73,13 +73,18 @@ def printout(result, log=print):
     p = result.plan.p
     if not p.printout:
         return
+    off = result.interpolation_off_at
+
+    def block(idx):
+        interpolating = result.plan.interpolate and (off < 0 or idx < off)
+        for line in printout_lines(result.plan, result.image, idx % p.fpixels, idx // p.fpixels, interpolating):
+            log(line)
+
     f, s = p.printout_fpixel, p.printout_spixel
     if f >= 0:
         if 0 <= f < p.fpixels and 0 <= s < p.spixels:
-            for line in printout_lines(result.plan, result.image, f, s):
-                log(line)
+            block(s * p.fpixels + f)
         return
     from .simulate import pixel_order
     for idx in pixel_order(p)[0]:
-        for line in printout_lines(result.plan, result.image, int(idx % p.fpixels), int(idx // p.fpixels)):
-            log(line)
+        block(int(idx))

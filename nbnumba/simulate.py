@@ -27,6 +27,7 @@ class Result:
     omega_sum: float
     progress: list           # the progress-meter lines C would print
     plan: Plan
+    interpolation_off_at: int = -1   # pixel index where C's tricubic interpolation switched off, or -1
 
     @property
     def floatimage(self):
@@ -82,15 +83,16 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
     until = n if plan.interpolate else -1
     render(order, 0, fresh, until, *args, image, omega, switched)
     hits = np.flatnonzero(switched)
+    off_at = -1
     if plan.interpolate and hits.size:
         # C's interpolation switch is global: from the first pixel that turned it off (in serial
         # order) every later pixel runs without it
         first = int(hits[0])
         render(order, first + 1, fresh, first, *args, image, omega, switched)
-    plan.interpolation_switched_off = bool(plan.interpolate and hits.size)
+        off_at = int(order[first])
     stats = statistics(image, order, block_starts, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax,
                        p.fpixels, p.spixels)
-    max_I, max_pos, total, sumsqr, sumn, rmsd = stats
+    max_I, max_pos, total, sumsqr, sumn = stats
     if sumn <= 0:
         sumn = 1
     avg = total / sumn
@@ -111,7 +113,7 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
         max_y = p.subpixel_size * (sp * os_ + os_ - 1) + p.subpixel_size / 2.0
     return Result(image=image.reshape(p.spixels, p.fpixels), max_I=max_I, max_I_x=max_x, max_I_y=max_y,
                   mean=avg, rms=rms, rmsd=rmsd, omega_sum=float(omega.sum()),
-                  progress=progress_lines(p, block_starts, n), plan=plan)
+                  progress=progress_lines(p, block_starts, n), plan=plan, interpolation_off_at=off_at)
 
 
 @njit(cache=True)
@@ -136,7 +138,7 @@ def statistics(image, order, block_starts, xmin, xmax, ymin, ymax, fpixels, spix
             sumn += 1
         total += ps
         sumsqr += pq
-    return max_I, max_pos, total, sumsqr, sumn, 0.0
+    return max_I, max_pos, total, sumsqr, sumn
 
 
 @njit(cache=True)

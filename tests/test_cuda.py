@@ -186,7 +186,7 @@ def interpolation_two_pass(workdir):
     switched = np.zeros(n, np.int8)
     exact.render(order, 0, fresh, n, *_plan_arrays(cpu_plan), np.zeros(n, np.float32), np.zeros(n), switched)
     a, b = gpu.floatimage, cpu.floatimage
-    return {"switched": bool(gpu_plan.interpolation_switched_off), "first": int(np.argmax(switched)), "of": n,
+    return {"switched": gpu.interpolation_off_at >= 0, "first": int(np.argmax(switched)), "of": n,
             "ndiff_cpu": int((a.view(np.uint32) != b.view(np.uint32)).sum()),
             "nonzero": int(np.count_nonzero(a))}
 
