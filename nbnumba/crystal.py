@@ -15,14 +15,17 @@ _CLAMP = 1.0000001
 
 
 def _clamp_angles(sins, coss, log, title, names):
+    """C's warning for out-of-range sines/cosines, its clamping (a NaN stays NaN), and the angles.
+
+    Returns (clamped sines, clamped cosines, atan2 angles)."""
     if any(x > _CLAMP or x < -_CLAMP for x in (*sins, *coss)):
         log(title)
         for n, sv, cv in zip(names, sins, coss):
             log("sin%s = %.25g" % (n, sv))
             log("cos%s = %.25g" % (n, cv))
-    sins = [max(-1.0, min(1.0, x)) for x in sins]
+    sins = [1.0 if x > 1.0 else (-1.0 if x < -1.0 else x) for x in sins]
     coss = [1.0 if x * x > 1.0 else x for x in coss]
-    return [math.atan2(sv, cv) for sv, cv in zip(sins, coss)]
+    return sins, coss, [math.atan2(sv, cv) for sv, cv in zip(sins, coss)]
 
 
 def build_cell(p, rng, log):
@@ -68,12 +71,9 @@ def build_cell(p, rng, log):
         cas = (math.cos(beta) * math.cos(gamma) - math.cos(alpha)) / (math.sin(beta) * math.sin(gamma))
         cbs = (math.cos(gamma) * math.cos(alpha) - math.cos(beta)) / (math.sin(gamma) * math.sin(alpha))
         cgs = (math.cos(alpha) * math.cos(beta) - math.cos(gamma)) / (math.sin(alpha) * math.sin(beta))
-        _clamp_angles([sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
-                      ("(alpha_star)", "(beta_star) ", "(gamma_star)"))
-        sgs = max(-1.0, min(1.0, sgs))
-        cas = 1.0 if cas * cas > 1.0 else cas
-        cbs = 1.0 if cbs * cbs > 1.0 else cbs
-        cgs = 1.0 if cgs * cgs > 1.0 else cgs
+        (_, _, sgs), (cas, cbs, cgs), _ = _clamp_angles(
+            [sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
+            ("(alpha_star)", "(beta_star) ", "(gamma_star)"))
         # default orientation: a* along x, b* in the xy plane (c*_z uses C's formula, quirk C9)
         a_star[1] = a_star[0]
         b_star[1] = b_star[0] * cgs
@@ -136,7 +136,7 @@ def build_cell(p, rng, log):
     ca = vec4.dot(b, c) / b[0] / c[0]
     cb = vec4.dot(a, c) / a[0] / c[0]
     cg = vec4.dot(a, b) / a[0] / b[0]
-    alpha, beta, gamma = _clamp_angles([sa, sb, sg], [ca, cb, cg], log, "WARNING: oddball cell angles:",
+    _, _, (alpha, beta, gamma) = _clamp_angles([sa, sb, sg], [ca, cb, cg], log, "WARNING: oddball cell angles:",
                                        ("_alpha", "_beta ", "_gamma"))
     sas = a[0] * V_star / b_star[0] / c_star[0]
     sbs = b[0] * V_star / a_star[0] / c_star[0]
@@ -144,7 +144,7 @@ def build_cell(p, rng, log):
     cas = vec4.dot(b_star, c_star) / b_star[0] / c_star[0]
     cbs = vec4.dot(a_star, c_star) / a_star[0] / c_star[0]
     cgs = vec4.dot(a_star, b_star) / a_star[0] / b_star[0]
-    astar_ang = _clamp_angles([sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
+    _, _, astar_ang = _clamp_angles([sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
                               ("(alpha_star)", "(beta_star) ", "(gamma_star)"))
 
     log("Unit Cell: %g %g %g %g %g %g" % (a[0], b[0], c[0], alpha * RTD, beta * RTD, gamma * RTD))

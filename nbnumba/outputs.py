@@ -8,13 +8,7 @@ from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
 from .rng import noise_image
 from .sampling import RTD
-
-
-def roi_mask(p):
-    f = np.arange(p.fpixels)
-    s = np.arange(p.spixels)
-    return ((f[None, :] >= p.roi_xmin) & (f[None, :] <= p.roi_xmax)
-            & (s[:, None] >= p.roi_ymin) & (s[:, None] <= p.roi_ymax)).reshape(-1)
+from .simulate import roi_mask
 
 
 def int_image(floatimage, scale, adc, roi):

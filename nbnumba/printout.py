@@ -6,8 +6,6 @@ those from the plan with the kernel's own scalar functions.
 """
 import math
 
-import numpy as np
-
 from .kernels import pixel as K
 from .kernels.vecmath import magnitude, unitize
 
@@ -36,7 +34,7 @@ def printout_lines(plan, image, fpixel, spixel, interpolating):
     x0, y0, z0 = K.subpixel_position(fpixel, spixel, 0, 0, 0.0, p.subpixel_size, os_, plan.det,
                                      p.curved_detector != 0, p.distance)
     R, ux, uy, uz = unitize(x0, y0, z0)
-    omega = 1.0 / R / R if p.point_pixel else p.pixel_size * p.pixel_size / R / R * p.close_distance / R
+    omega = K.solid_angle(R, fp, p.point_pixel != 0)
     polar = 1.0
     if not p.nopolar:
         s0 = plan.sources[0]
@@ -44,10 +42,7 @@ def printout_lines(plan, image, fpixel, spixel, interpolating):
         polar = K.polarization_factor(p.polarization, ix, iy, iz, ux, uy, uz, *plan.polar_axis)
     capture = 1.0
     if p.detector_thick != 0.0:
-        t = p.detector_thicksteps - 1
-        par = ux * plan.det[2, 0] + uy * plan.det[2, 1] + uz * plan.det[2, 2]
-        capture = (math.exp(-t * p.detector_thickstep * p.detector_mu / par)
-                   - math.exp(-(t + 1) * p.detector_thickstep * p.detector_mu / par))
+        capture = K.layer_capture(ux, uy, uz, plan.det, fp, p.detector_thicksteps - 1)
     value = float(image[spixel, fpixel])
     scale = fp[K.F_RE2] * fp[K.F_FLUENCE] * capture * polar * omega
     I = value / scale * p.steps if scale else float("nan")

@@ -4,7 +4,6 @@
 a separate step (nbnumba.outputs).
 """
 import math
-import os
 from dataclasses import dataclass
 
 import numba
@@ -34,15 +33,20 @@ class Result:
         return self.image.reshape(-1)
 
 
-def pixel_order(p):
-    """ROI, unmasked pixel indices in C's serial order, and where each emulated thread's rows begin."""
+def roi_mask(p):
+    """Flat boolean image of the region of interest (C's inclusive bounds)."""
     f = np.arange(p.fpixels)
     s = np.arange(p.spixels)
-    keep = ((f[None, :] >= p.roi_xmin) & (f[None, :] <= p.roi_xmax)
-            & (s[:, None] >= p.roi_ymin) & (s[:, None] <= p.roi_ymax))
+    return ((f[None, :] >= p.roi_xmin) & (f[None, :] <= p.roi_xmax)
+            & (s[:, None] >= p.roi_ymin) & (s[:, None] <= p.roi_ymax)).reshape(-1)
+
+
+def pixel_order(p):
+    """ROI, unmasked pixel indices in C's serial order, and where each emulated thread's rows begin."""
+    keep = roi_mask(p)
     if p.maskimage is not None:
-        keep &= p.maskimage[:p.fpixels * p.spixels].reshape(p.spixels, p.fpixels) != 0
-    order = np.flatnonzero(keep.reshape(-1)).astype(np.int64)
+        keep &= p.maskimage[:p.fpixels * p.spixels] != 0
+    order = np.flatnonzero(keep).astype(np.int64)
     # libgomp's static schedule: T contiguous row blocks, the first spixels % T one row longer
     T = max(1, int(p.omp_threads))
     q, r = divmod(p.spixels, T)
@@ -90,8 +94,7 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
         first = int(hits[0])
         render(order, first + 1, fresh, first, *args, image, omega, switched)
         off_at = int(order[first])
-    stats = statistics(image, order, block_starts, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax,
-                       p.fpixels, p.spixels)
+    stats = statistics(image, order, block_starts)
     max_I, max_pos, total, sumsqr, sumn = stats
     if sumn <= 0:
         sumn = 1
@@ -99,7 +102,9 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
     if sumn <= 1:
         sumn = 2
     rms = math.sqrt(sumsqr / (sumn - 1))
-    rmsd_sq, nroi = rmsd_pass(image, avg, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax, p.fpixels, p.spixels)
+    roi = np.flatnonzero(roi_mask(p))
+    rmsd_sq = rmsd_pass(image, avg, roi)
+    nroi = roi.size
     if nroi <= 1:
         nroi = 2
     rmsd = math.sqrt(rmsd_sq / (nroi - 1))
@@ -117,7 +122,7 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
 
 
 @njit(cache=True)
-def statistics(image, order, block_starts, xmin, xmax, ymin, ymax, fpixels, spixels):
+def statistics(image, order, block_starts):
     """max_I (serial order), and sum/sumsqr as C's OpenMP reduction forms them: one partial per
     emulated thread, added in thread order. sumsqr adds float*float products (float32), as C does."""
     max_I = 0.0
@@ -142,18 +147,14 @@ def statistics(image, order, block_starts, xmin, xmax, ymin, ymax, fpixels, spix
 
 
 @njit(cache=True)
-def rmsd_pass(image, avg, xmin, xmax, ymin, ymax, fpixels, spixels):
-    """C's second pass: every ROI pixel, masked ones included (quirk E5)."""
+def rmsd_pass(image, avg, roi):
+    """C's second pass: sum of (f - avg)^2 over every ROI pixel in serial order, masked ones included
+    (quirk E5)."""
     s = 0.0
-    n = 0
-    for sp in range(spixels):
-        for fpx in range(fpixels):
-            if fpx < xmin or fpx > xmax or sp < ymin or sp > ymax:
-                continue
-            d = image[sp * fpixels + fpx] - avg
-            s += d * d
-            n += 1
-    return s, n
+    for idx in roi:
+        d = image[idx] - avg
+        s += d * d
+    return s
 
 
 def progress_lines(p, block_starts, n):

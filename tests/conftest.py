@@ -1,4 +1,3 @@
-import os
 import tomllib
 from pathlib import Path
 

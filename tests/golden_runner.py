@@ -4,7 +4,6 @@ import os
 import re
 import shlex
 import shutil
-from pathlib import Path
 
 from click.testing import CliRunner
 

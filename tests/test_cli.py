@@ -93,7 +93,7 @@ def test_bad_hkl_line_is_reported_and_reading_stops_as_in_c(work, text, line):
     (work / "bad.hkl").write_text(text)
     res = run_in(work, "-hkl bad.hkl -cell 100 100 100 90 90 90 -detpixels 16 -nonoise -nopgm".split())
     assert res.exit_code == 0
-    assert f"bad.hkl" in res.stderr and f"stopped at line {line}" in res.stderr
+    assert "bad.hkl" in res.stderr and f"stopped at line {line}" in res.stderr
     table = read_fdump(str(work / "Fdump.bin"))
     # only the records before the bad line are in the table (h from 0 to 1)
     assert (table.h_min, table.h_max) == (0, 1)

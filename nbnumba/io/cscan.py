@@ -46,6 +46,22 @@ def _match_ci(b, pos, word):
     return b[pos:pos + len(word)].lower() == word
 
 
+def _mantissa(b, j, digit_set):
+    """Digits, an optional '.', more digits, from b[j]: (end, number of digits)."""
+    n = len(b)
+    start = j
+    while j < n and b[j] in digit_set:
+        j += 1
+    digits = j - start
+    if j < n and b[j] == 0x2E:
+        j += 1
+        frac = j
+        while j < n and b[j] in digit_set:
+            j += 1
+        digits += j - frac
+    return j, digits
+
+
 def strtod(b, pos=0):
     """glibc strtod on the C string b[pos:]: (value, end index); end == pos when nothing converts.
 
@@ -74,16 +90,7 @@ def strtod(b, pos=0):
                 i = j + 1
         return math.copysign(math.nan, sign), i
     if i + 1 < n and b[i] == 0x30 and b[i + 1] in b"xX":
-        j = i + 2
-        digits = 0
-        while j < n and b[j] in _XDIGITS:
-            j += 1
-            digits += 1
-        if j < n and b[j] == 0x2E:
-            j += 1
-            while j < n and b[j] in _XDIGITS:
-                j += 1
-                digits += 1
+        j, digits = _mantissa(b, i + 2, _XDIGITS)
         if digits:
             mant_end = j
             if j < n and b[j] in b"pP":
@@ -104,16 +111,7 @@ def strtod(b, pos=0):
             return sign * v, j
         # "0x" without hex digits: only the "0" converts
         return sign * 0.0, i + 1
-    j = i
-    digits = 0
-    while j < n and b[j] in _DIGITS:
-        j += 1
-        digits += 1
-    if j < n and b[j] == 0x2E:
-        j += 1
-        while j < n and b[j] in _DIGITS:
-            j += 1
-            digits += 1
+    j, digits = _mantissa(b, i, _DIGITS)
     if not digits:
         return 0.0, pos
     if j < n and b[j] in b"eE":

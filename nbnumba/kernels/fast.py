@@ -14,7 +14,6 @@ Pixels this path does not cover are rendered with the exact pixel_value: each em
 phi-looping pixel (it starts from the unrotated cell, `fresh`), pixels that still interpolate, and
 whole plans with oversample_thick/polar/omega (C's running-sum quirks) or a non-integer N.
 """
-import math
 import threading
 
 import numba
@@ -25,11 +24,11 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from . import exact
-from .pixel import (F_CLOSE, F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_MU, F_NA,
-                    F_NB, F_NC, F_PIXEL, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED,
+from .pixel import (F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA,
+                    F_NB, F_NC, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED,
                     I_FPIXELS, I_HKLS, I_HMIN, I_HRANGE, I_KMIN, I_KRANGE, I_LMIN, I_LRANGE, I_NOPOLAR,
                     I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE,
-                    lattice_factor, pixel_value, subpixel_position)
+                    layer_capture, lattice_factor, pixel_value, solid_angle, subpixel_position)
 from .vecmath import magnitude, polarization_factor, unitize
 
 TILE = 256
@@ -105,6 +104,16 @@ def grating_parts(d, n):
     num = 1.0 if n <= 1.0 else num
     den = 1.0 if n <= 1.0 else den
     return num, den
+
+
+@inline
+def square_latt2(h, k, l, h0, k0, l0, Na, Nb, Nc):
+    """F_latt^2 of the parallelepiped crystal from the reduced indices (h0 etc. the nearest integers)."""
+    na, da = grating_parts(h - h0, Na)
+    nb, db = grating_parts(k - k0, Nb)
+    nc, dc = grating_parts(l - l0, Nc)
+    f = (na * nb * nc) / (da * db * dc)
+    return f * f
 
 
 @inline
@@ -295,10 +304,7 @@ def _solid_angles(omega_px, airpath, fp, point):
     pending = False
     for j in range(omega_px.shape[0]):
         if omega_px[j] == 0.0:
-            a = airpath[j]
-            omega_px[j] = fp[F_PIXEL] * fp[F_PIXEL] / a / a * fp[F_CLOSE] / a
-            if point:
-                omega_px[j] = 1.0 / a / a
+            omega_px[j] = solid_angle(airpath[j], fp, point)
             pending = pending or omega_px[j] == 0.0
     return pending
 
@@ -309,9 +315,7 @@ def _capture_fractions(capture, ux, uy, uz, det, fp, thick_tic):
     pending = False
     for j in range(capture.shape[0]):
         if capture[j] == 0.0:
-            parallax = ux[j] * det[2, 0] + uy[j] * det[2, 1] + uz[j] * det[2, 2]
-            capture[j] = (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
-                          - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
+            capture[j] = layer_capture(ux[j], uy[j], uz[j], det, fp, thick_tic)
             pending = pending or capture[j] == 0.0
     return pending
 
@@ -376,11 +380,7 @@ def _square_const(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc):
         h = a0 * x + a1 * y + a2 * z
         k = b0 * x + b1 * y + b2 * z
         l = c0 * x + c1 * y + c2 * z
-        na, da = grating_parts(h - np.ceil(h - 0.5), Na)
-        nb, db = grating_parts(k - np.ceil(k - 0.5), Nb)
-        nc, dc = grating_parts(l - np.ceil(l - 0.5), Nc)
-        f = (na * nb * nc) / (da * db * dc)
-        acc[j] += w[j] * (f * f)
+        acc[j] += w[j] * square_latt2(h, k, l, np.ceil(h - 0.5), np.ceil(k - 0.5), np.ceil(l - 0.5), Na, Nb, Nc)
 
 
 @jit
@@ -403,11 +403,7 @@ def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, s
         h0 = np.ceil(h - 0.5)
         k0 = np.ceil(k - 0.5)
         l0 = np.ceil(l - 0.5)
-        na, da = grating_parts(h - h0, Na)
-        nb, db = grating_parts(k - k0, Nb)
-        nc, dc = grating_parts(l - l0, Nc)
-        f = (na * nb * nc) / (da * db * dc)
-        val[j] = w[j] * (f * f)
+        val[j] = w[j] * square_latt2(h, k, l, h0, k0, l0, Na, Nb, Nc)
         slot[j] = _table_slot(h0, k0, l0, lo, top, strides)
     for j in range(npx):
         acc[j] += f2[slot[j]] * val[j]

@@ -71,6 +71,22 @@ F_SUBPIXEL, F_PIXEL, F_THICKSTEP, F_THICK, F_MU, F_DISTANCE, F_CLOSE, F_DMIN, F_
 N_FP = 19
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def solid_angle(airpath, fp, point_pixel):
+    """Pixel solid angle: the whole pixel area and close_distance (quirk C7), or 1/R^2 (C 2720-2727)."""
+    if point_pixel:
+        return 1.0 / airpath / airpath
+    return fp[F_PIXEL] * fp[F_PIXEL] / airpath / airpath * fp[F_CLOSE] / airpath
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def layer_capture(dx, dy, dz, det, fp, thick_tic):
+    """Fraction of the photons along unit direction d absorbed in sensor layer thick_tic (C 2731-2739)."""
+    parallax = dx * det[2, 0] + dy * det[2, 1] + dz * det[2, 2]
+    return (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
+            - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
+
+
 @jit
 def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sources, cells, recip, Fhkl):
     """(float value C adds to the pixel, sum of omega over sub-pixels, 1 if interpolation switched off).
@@ -113,14 +129,10 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                                             det, ip[I_CURVED] != 0, fp[F_DISTANCE])
                 airpath, dx, dy, dz = unitize(x, y, z)
                 if omega_pixel == 0.0 or os_omega:
-                    omega_pixel = fp[F_PIXEL] * fp[F_PIXEL] / airpath / airpath * fp[F_CLOSE] / airpath
-                    if ip[I_POINT] != 0:
-                        omega_pixel = 1.0 / airpath / airpath
+                    omega_pixel = solid_angle(airpath, fp, ip[I_POINT] != 0)
                 omega_sum += omega_pixel
                 if capture_fraction == 0.0 or os_thick:
-                    parallax = dx * det[2, 0] + dy * det[2, 1] + dz * det[2, 2]
-                    capture_fraction = (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
-                                        - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
+                    capture_fraction = layer_capture(dx, dy, dz, det, fp, thick_tic)
                 for src in range(sources.shape[0]):
                     ix = -sources[src, 0]
                     iy = -sources[src, 1]
