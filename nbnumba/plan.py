@@ -16,7 +16,7 @@ from . import sampling, vec4
 from .crystal import build_cell, crystal_size
 from .detector import apply_convention, normalize_axes, place_detector
 from .errors import NanoBraggError
-from .kernels import pixel as K
+from .kernels import layout as K
 from .rng import NanoRNG, mosaic_rotation_umat
 from .sampling import RTD
 

@@ -6,11 +6,11 @@ a separate step (nbnumba.outputs).
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
-from numba import njit
 
-from .kernels import exact, renderer
+from .kernels import renderer
+from .kernels.cpu import first_phi_positions
+from .kernels.native import kernel as native
 from .plan import Plan
 
 
@@ -65,37 +65,34 @@ def resolve_device(device, log=print):
     return chosen
 
 
-def set_threads(threads):
-    if threads and threads > 0:
-        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-
-
 def run(plan, threads=0, kernel="exact", device="cpu"):
     """Renders the plan with the chosen kernel; the result does not depend on `threads`."""
     p = plan.p
     render = renderer(kernel, device)
-    set_threads(threads)
     order, block_starts = pixel_order(p)
     n = order.shape[0]
     image = np.zeros(p.fpixels * p.spixels, np.float32)
     omega = np.zeros(n)
     switched = np.zeros(n, np.int8)
     fresh = np.zeros(n, np.int8)
-    firsts = exact.first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
+    firsts = first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
     fresh[firsts[firsts >= 0]] = 1
     args = (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
     until = n if plan.interpolate else -1
-    render(order, 0, fresh, until, *args, image, omega, switched)
+    render(order, 0, fresh, until, *args, image, omega, switched, threads=threads)
     hits = np.flatnonzero(switched)
     off_at = -1
     if plan.interpolate and hits.size:
         # C's interpolation switch is global: from the first pixel that turned it off (in serial
         # order) every later pixel runs without it
         first = int(hits[0])
-        render(order, first + 1, fresh, first, *args, image, omega, switched)
+        render(order, first + 1, fresh, first, *args, image, omega, switched, threads=threads)
         off_at = int(order[first])
-    stats = statistics(image, order, block_starts)
-    max_I, max_pos, total, sumsqr, sumn = stats
+    sums = np.zeros(3)
+    counts = np.zeros(2, np.int64)
+    native("statistics")(image, order, block_starts, sums, counts)
+    max_I, total, sumsqr = (float(v) for v in sums)
+    max_pos, sumn = (int(v) for v in counts)
     if sumn <= 0:
         sumn = 1
     avg = total / sumn
@@ -103,7 +100,7 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
         sumn = 2
     rms = math.sqrt(sumsqr / (sumn - 1))
     roi = np.flatnonzero(roi_mask(p))
-    rmsd_sq = rmsd_pass(image, avg, roi)
+    rmsd_sq = native("rmsd_pass")(image, avg, roi)
     nroi = roi.size
     if nroi <= 1:
         nroi = 2
@@ -119,42 +116,6 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
     return Result(image=image.reshape(p.spixels, p.fpixels), max_I=max_I, max_I_x=max_x, max_I_y=max_y,
                   mean=avg, rms=rms, rmsd=rmsd, omega_sum=float(omega.sum()),
                   progress=progress_lines(p, block_starts, n), plan=plan, interpolation_off_at=off_at)
-
-
-@njit(cache=True)
-def statistics(image, order, block_starts):
-    """max_I (serial order), and sum/sumsqr as C's OpenMP reduction forms them: one partial per
-    emulated thread, added in thread order. sumsqr adds float*float products (float32), as C does."""
-    max_I = 0.0
-    max_pos = -1
-    total = 0.0
-    sumsqr = 0.0
-    sumn = 0
-    for t in range(block_starts.shape[0] - 1):
-        ps = 0.0
-        pq = 0.0
-        for n in range(block_starts[t], block_starts[t + 1]):
-            v = image[order[n]]
-            if v > max_I:
-                max_I = np.float64(v)
-                max_pos = n
-            ps += v
-            pq += v * v
-            sumn += 1
-        total += ps
-        sumsqr += pq
-    return max_I, max_pos, total, sumsqr, sumn
-
-
-@njit(cache=True)
-def rmsd_pass(image, avg, roi):
-    """C's second pass: sum of (f - avg)^2 over every ROI pixel in serial order, masked ones included
-    (quirk E5)."""
-    s = 0.0
-    for idx in roi:
-        d = image[idx] - avg
-        s += d * d
-    return s
 
 
 def progress_lines(p, block_starts, n):

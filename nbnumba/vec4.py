@@ -1,16 +1,10 @@
 """nanoBragg.c's 4-slot vectors (v[0] = magnitude, v[1..3] = x, y, z) for the set-up code.
 
 The set-up is ported from C statement by statement, so it keeps C's vector layout; the arithmetic
-itself is the shared scalar code of nbnumba.kernels.vecmath, run here by CPython (`py_func`: Python
-floats are IEEE doubles and `math` calls the same libm), which saves loading a compiled function for
-each of these few calls per image.
+itself is the shared scalar code of nbnumba.kernels.vecmath, run here by CPython (Python floats are
+IEEE doubles and `math` calls the same libm).
 """
-from types import SimpleNamespace
-
-from .kernels import vecmath as _vm
-
-vm = SimpleNamespace(**{name: getattr(_vm, name).py_func for name in
-                        ("unitize", "magnitude", "dot", "cross", "rotate_xyz", "rotate_axis")})
+from .kernels import vecmath as vm
 
 
 def unitize(v, out=None):

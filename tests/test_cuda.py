@@ -69,11 +69,11 @@ def _golden_image(case, plan):
 
 def _prepare(plan):
     """run()'s bookkeeping: the pixel list and the fresh (unrotated-cell) flags on the full list."""
-    from nbnumba.kernels import exact
+    from nbnumba.kernels import cpu
     from nbnumba.simulate import pixel_order
     order, block_starts = pixel_order(plan.p)
     fresh = np.zeros(order.shape[0], np.int8)
-    firsts = exact.first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
+    firsts = cpu.first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
     fresh[firsts[firsts >= 0]] = 1
     return order, fresh
 
@@ -112,7 +112,7 @@ def _compare(got, want, peak):
 
 def subset_case(case, workdir):
     from nbnumba.kernels import cuda as kc
-    from nbnumba.kernels import exact
+    from nbnumba.kernels import cpu
     plan = _case_plan(case, workdir)
     want_full = _golden_image(case, plan)
     order, fresh = _prepare(plan)
@@ -124,14 +124,14 @@ def subset_case(case, workdir):
         # without interpolation; find it with the CPU kernel, then keep it on up to there
         tmp_img = np.zeros(plan.p.fpixels * plan.p.spixels, np.float32)
         tmp_sw = np.zeros(n, np.int8)
-        exact.render(order, 0, fresh, n, *_plan_arrays(plan), tmp_img, np.zeros(n), tmp_sw)
+        cpu.render_exact(order, 0, fresh, n, *_plan_arrays(plan), tmp_img, np.zeros(n), tmp_sw)
         hits = np.flatnonzero(tmp_sw)
         first = int(hits[0]) if hits.size else n
         until = int(np.searchsorted(sel, first, side="right")) - 1
     t = time.perf_counter()
     img, om = _render_subset(kc.render, plan, order, fresh, sel, until)
     seconds = time.perf_counter() - t
-    cpu_img, cpu_om = _render_subset(exact.render, plan, order, fresh, sel, until)
+    cpu_img, cpu_om = _render_subset(cpu.render_exact, plan, order, fresh, sel, until)
     idx = order[sel]
     out = _compare(img[idx], want_full[idx], float(np.abs(want_full).max()))
     out.update(pixels=int(sel.shape[0]), of=int(n), fresh=int(fresh[sel].sum()), seconds=seconds,
@@ -159,8 +159,8 @@ def interpolation_two_pass(workdir):
     """run()'s serial interpolation shut-off through the CUDA renderer: a synthetic structure-factor
     table whose h range ends inside the image, so the switch happens mid-list and run() re-renders
     the rest; the result must equal the CPU kernel's bit for bit."""
-    from nbnumba.kernels import exact
-    from nbnumba.kernels import pixel as K
+    from nbnumba.kernels import cpu as kcpu
+    from nbnumba.kernels import layout as K
     from nbnumba.simulate import run
 
     def make():
@@ -184,7 +184,7 @@ def interpolation_two_pass(workdir):
     order, fresh = _prepare(cpu_plan)
     n = order.shape[0]
     switched = np.zeros(n, np.int8)
-    exact.render(order, 0, fresh, n, *_plan_arrays(cpu_plan), np.zeros(n, np.float32), np.zeros(n), switched)
+    kcpu.render_exact(order, 0, fresh, n, *_plan_arrays(cpu_plan), np.zeros(n, np.float32), np.zeros(n), switched)
     a, b = gpu.floatimage, cpu.floatimage
     return {"switched": gpu.interpolation_off_at >= 0, "first": int(np.argmax(switched)), "of": n,
             "ndiff_cpu": int((a.view(np.uint32) != b.view(np.uint32)).sum()),
@@ -286,7 +286,7 @@ def test_multiply_add_is_not_contracted():
 
     with kc._no_contraction():
         ptx, _ = cuda.compile_ptx(madd, (float64,) * 3, device=True, cc=(9, 0))
-        ptx4, _ = cuda.compile_ptx(polint4.py_func, (float64,) * 9, device=True, cc=(9, 0))
+        ptx4, _ = cuda.compile_ptx(polint4, (float64,) * 9, device=True, cc=(9, 0))
     assert "fma" not in ptx and "mul.rn.f64" in ptx and "add.rn.f64" in ptx
     assert "fma" not in ptx4
 

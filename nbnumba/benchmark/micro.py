@@ -9,12 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 from numba import njit
 
-from ..kernels.pixel import SQUARE, lattice_factor
-from ..kernels.vecmath import sincg
+from ..kernels.jit import sincg
+from ..kernels.layout import SQUARE
+from ..kernels.pixel import lattice_factor
 
 # Triclinic cell, hkl table, N=20, dispersion, mosaic, phi, 2x2 oversample: 800 steps per pixel.
 KERNEL_ARGS = ("-cell 70 80 90 75 85 95 -misset 10 20 30 -hkl {hkl} -N 20 -lambda 1 -distance 100 "
@@ -36,16 +36,6 @@ def _best(fn, repeat, min_time):
             fn()
         times.append((time.perf_counter() - t0) / loops)
     return min(times), times
-
-
-def _one_thread(fn):
-    """Runs fn with numba limited to one thread, restoring the previous count."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        return fn()
-    finally:
-        numba.set_num_threads(before)
 
 
 def kernel_plan(pixels=64, hkl=None):
@@ -70,7 +60,7 @@ def kernel_rate(kernel, pixels=64, repeat=3, plan=None, min_time=0.2):
     try:
         from ..simulate import run
         plan, steps, args = plan or kernel_plan(pixels)
-        best, times = _one_thread(lambda: _best(lambda: run(plan, threads=1, kernel=kernel), repeat, min_time))
+        best, times = _best(lambda: run(plan, threads=1, kernel=kernel), repeat, min_time)
     except Exception as exc:  # the kernel may be unavailable or broken: report, do not abort the suite
         return {"ok": False, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""),
                 "per_s": None, "count": None, "best_s": None, "times_s": []}

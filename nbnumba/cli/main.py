@@ -37,22 +37,6 @@ def _check_outputs(p):
             raise NanoBraggError("cannot write %s: no writable directory %s" % (name, folder))
 
 
-def _load_numba_without_blas_probe():
-    """numba's first compile or cache load imports scipy (when installed) to look for BLAS, which
-    nbnumba never uses: about 0.23 s per process. Load numba's tables with scipy hidden instead."""
-    from numba.core.registry import cpu_target
-    missing = object()
-    saved = sys.modules.get("scipy", missing)
-    sys.modules["scipy"] = None
-    try:
-        cpu_target.target_context.refresh()
-    finally:
-        if saved is missing:
-            del sys.modules["scipy"]
-        else:
-            sys.modules["scipy"] = saved
-
-
 def _print_help(ctx, _param, value):
     if value and not ctx.resilient_parsing:
         click.echo(help_text())
@@ -69,7 +53,6 @@ def simulate(args):
     from ..outputs import log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
     from ..simulate import resolve_device, run
-    _load_numba_without_blas_probe()
     try:
         p = parse_argv(list(args))
         _check_outputs(p)

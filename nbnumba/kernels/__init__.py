@@ -1,4 +1,4 @@
-"""Per-pixel kernels. Every renderer has the signature of exact.render, so the plan, the serial-order
+"""Per-pixel kernels. Every renderer has the signature of cpu.render_exact, so the plan, the serial-order
 rules and the outputs are shared by all of them."""
 
 KERNELS = ("exact", "fast")
@@ -9,8 +9,5 @@ def renderer(kernel="exact", device="cpu"):
     if device == "cuda":
         from . import cuda
         return cuda.render
-    if kernel == "fast":
-        from . import fast
-        return fast.render
-    from . import exact
-    return exact.render
+    from . import cpu
+    return cpu.render_fast if kernel == "fast" else cpu.render_exact

@@ -23,7 +23,8 @@ except ImportError:     # a numba without the built-in CUDA target, and no numba
     cuda = None
 
 from ..errors import NanoBraggError
-from .pixel import I_FPIXELS, pixel_value
+from .layout import I_FPIXELS
+from .pixel import pixel_value
 
 THREADS_PER_BLOCK = 128
 
@@ -112,8 +113,8 @@ def _no_contraction():
 
 
 def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-           image, omega, switched):
-    """exact.render on the GPU: renders order[start:] into the host arrays image (float32, C's
+           image, omega, switched, threads=0):
+    """cpu.render_exact on the GPU (threads: CPU threads, unused): renders order[start:] into the host arrays image (float32, C's
     store), omega and switched (per list position). Same interpolation rule: positions up to and
     including interp_until keep it on."""
     if not cuda_usable():

@@ -1,4 +1,4 @@
-"""The fast CPU kernel (-kernel fast): same signature and serial-order rules as exact.render, with
+"""The fast CPU kernel (-kernel fast): the same serial-order rules as exact.render_chunks, with
 the arithmetic reorganised for speed. Values differ from C's only at rounding level (every golden
 float image still comes out bit for bit), but bit-identity is not guaranteed.
 
@@ -8,32 +8,23 @@ tile's pixels for one rotated cell at a time, so LLVM vectorises it while every 
 steps in C's order. The lattice factor uses an exact index-space reduction (below; no libm call),
 the structure factor comes from a padded flat table of F^2 indexed without a branch, and the
 per-pixel factors (solid angle, capture fraction, polarization) are computed once per pixel/sub-pixel.
-Tiles are dealt out to numba.get_num_threads() plain threads running a nogil function.
+The driver (nbnumba.kernels.cpu) deals tiles out to threads; the kernel allocates nothing.
 
 Pixels this path does not cover are rendered with the exact pixel_value: each emulated thread's first
 phi-looping pixel (it starts from the unrotated cell, `fresh`), pixels that still interpolate, and
 whole plans with oversample_thick/polar/omega (C's running-sum quirks) or a non-integer N.
 """
-import threading
-
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
-from . import exact
-from .pixel import (F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA,
-                    F_NB, F_NC, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED,
-                    I_FPIXELS, I_HKLS, I_HMIN, I_HRANGE, I_KMIN, I_KRANGE, I_LMIN, I_LRANGE, I_NOPOLAR,
-                    I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE,
-                    layer_capture, lattice_factor, pixel_value, solid_angle, subpixel_position)
-from .vecmath import magnitude, polarization_factor, unitize
-
-TILE = 256
-jit = njit(cache=True, error_model="numpy")
-
+from .jit import inline, jit, magnitude, polarization_factor, unitize
+from .layout import (F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
+                     F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED, I_FPIXELS, I_HKLS, I_HMIN,
+                     I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE, TILE)
+from .pixel import layer_capture, lattice_factor, pixel_value, solid_angle, subpixel_position
 
 # ---- the lattice factor without libm
 # Why the reduction is exact: with h0 any integer, d = h - h0 is computed without rounding, and for an
@@ -41,8 +32,6 @@ jit = njit(cache=True, error_model="numpy")
 # e = N d - m, sin(pi N d) = +-sin(pi e). Only the square of the lattice factor enters the intensity,
 # so the signs never matter. nanoBragg.c instead calls libm sin on pi*N*h (up to ~1e5 rad), whose own
 # argument rounding is the only difference left (a few 1e-9 relative at most near the zeros).
-inline = njit(cache=True, inline="always", error_model="numpy")
-
 
 @intrinsic
 def fma(typingctx, a, b, c):
@@ -125,77 +114,26 @@ def sincg_fast(h, n):
     return num / den
 
 
-def covered(ip, fp):
-    """Whether the tiled path applies to the plan at all (otherwise every pixel goes exact)."""
-    if ip[I_OS_THICK] or ip[I_OS_POLAR] or ip[I_OS_OMEGA]:
-        return False
-    return all(float(fp[i]).is_integer() and fp[i] >= 1.0 for i in (F_NA, F_NB, F_NC))
-
-
-def padded_f2(ip, Fhkl, default_F):
-    """F^2 in a flat table with one layer of default_F^2 around the h_min..h_max (etc.) box, which
-    lookups clamp into; the reader's extra zero layer beyond h_max is never read (as in C)."""
-    if ip[I_HKLS] == 0:
-        return np.full(1, default_F * default_F), np.zeros(3, np.int64)
-    H, K, L = int(ip[I_HRANGE]), int(ip[I_KRANGE]), int(ip[I_LRANGE])
-    t = np.full((H + 2, K + 2, L + 2), default_F * default_F)
-    t[1:-1, 1:-1, 1:-1] = Fhkl[:H, :K, :L] * Fhkl[:H, :K, :L]
-    return t.reshape(-1), np.array([H, K, L], np.int64)
-
-
-def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-           image, omega, switched):
-    """exact.render's contract: renders order[start:] into image, omega and switched."""
-    if not covered(ip, fp):
-        exact.render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                     image, omega, switched)
-        return
-    f2, dims = padded_f2(ip, Fhkl, float(fp[F_DEFAULT_F]))
-    cell_list = np.ascontiguousarray(cells[1].reshape(-1, 9))
-    args = (order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl, cell_list, f2,
-            dims, image, omega, switched)
-    ntiles = (order.shape[0] - start + TILE - 1) // TILE
-    nthreads = max(1, min(numba.get_num_threads(), ntiles))
-    if nthreads == 1:
-        _render_tiles(0, 1, *args)
-        return
-    # plain threads running a nogil function (tiles dealt out in turn): no parfor to compile, and
-    # every tile writes only its own pixels
-    errors = []
-
-    def work(first):
-        try:
-            _render_tiles(first, nthreads, *args)
-        except BaseException as e:  # re-raised below, in the caller's thread
-            errors.append(e)
-
-    pool = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
-def _render_tiles(first, stride, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip,
-                  Fhkl, cell_list, f2, dims, image, omega, switched):
-    """Tiles first, first+stride, ... of order[start:]."""
+def render_tiles(first, stride, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip,
+                 Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
+    """exact.render_chunks' contract for tiles first, first+stride, ... of order[start:], with the
+    tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x TILE and
+    I_ROWS x TILE work space)."""
     n = order.shape[0]
     for t in range(first, (n - start + TILE - 1) // TILE, stride):
         lo = start + t * TILE
         _positions(lo, min(lo + TILE, n), order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
-                   recip, Fhkl, cell_list, f2, dims, image, omega, switched)
+                   recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch)
 
 
 @jit
 def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-               cell_list, f2, dims, image, omega, switched):
+               cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
     """List positions lo..hi-1: the exact pixel_value where the tiled path does not apply, else _tile."""
     fpixels = ip[I_FPIXELS]
     interp_on = interp_until >= 0
-    pos = np.empty(hi - lo, np.int64)
+    pos = iscratch[0]
     npx = 0
     for m in range(lo, hi):
         idx = order[m]
@@ -211,42 +149,48 @@ def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sour
             pos[npx] = m
             npx += 1
     if npx > 0:
-        _tile(pos[:npx], order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
-              switched)
+        _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
+              switched, fscratch, iscratch)
 
 
 @jit
-def _tile(pos, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega, switched):
-    """The pixels at list positions `pos` (none fresh, none interpolating), C 2640-3040 reorganised."""
-    npx = pos.shape[0]
+def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega, switched,
+          fscratch, iscratch):
+    """The pixels at list positions iscratch[0, :npx] (none fresh, none interpolating), C 2640-3040
+    reorganised; every work array is a row of this thread's scratch (the kernel allocates nothing)."""
     fpixels = ip[I_FPIXELS]
     oversample = ip[I_OVERSAMPLE]
     curved = ip[I_CURVED] != 0
     dmin = fp[F_DMIN]
     table = ip[I_HKLS] != 0
     F2 = f2[0]
-    fi = np.empty(npx, np.int64)
-    si = np.empty(npx, np.int64)
+    pos = iscratch[0][:npx]
+    fi = iscratch[1][:npx]
+    si = iscratch[2][:npx]
+    slot = iscratch[3][:npx]
+    on = iscratch[4][:npx]
+    acc = fscratch[0][:npx]
+    polar = fscratch[1][:npx]
+    omega_px = fscratch[2][:npx]
+    omega_sum = fscratch[3][:npx]
+    capture = fscratch[4][:npx]
+    ux = fscratch[5][:npx]
+    uy = fscratch[6][:npx]
+    uz = fscratch[7][:npx]
+    sx = fscratch[8][:npx]
+    sy = fscratch[9][:npx]
+    sz = fscratch[10][:npx]
+    w = fscratch[11][:npx]
+    airpath = fscratch[12][:npx]
+    val = fscratch[13][:npx]
     for j in range(npx):
         idx = order[pos[j]]
         si[j] = idx // fpixels
         fi[j] = idx - si[j] * fpixels
-    acc = np.full(npx, fp[F_IBG])
-    polar = np.full(npx, 1.0 if ip[I_NOPOLAR] != 0 else 0.0)
-    omega_px = np.zeros(npx)
-    omega_sum = np.zeros(npx)
-    capture = np.zeros(npx)
-    ux = np.empty(npx)
-    uy = np.empty(npx)
-    uz = np.empty(npx)
-    sx = np.empty(npx)
-    sy = np.empty(npx)
-    sz = np.empty(npx)
-    w = np.empty(npx)
-    airpath = np.empty(npx)
-    on = np.empty(npx, np.bool_)
-    val = np.empty(npx)
-    slot = np.empty(npx, np.int64)
+    acc[:] = fp[F_IBG]
+    polar[:] = 1.0 if ip[I_NOPOLAR] != 0 else 0.0
+    omega_px[:] = 0.0
+    omega_sum[:] = 0.0
     wbase = 1.0 if table else F2
     polar_pending = ip[I_NOPOLAR] == 0
     omega_pending = True
@@ -278,7 +222,7 @@ def _tile(pos, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
                         sy[j] = (uy[j] - iy) / lam
                         sz[j] = (uz[j] - iz) / lam
                         w[j] = wbase
-                        on[j] = True
+                        on[j] = 1
                     live = True
                     if dmin > 0.0:
                         live = _dmin_cut(sx, sy, sz, w, on, dmin)
@@ -328,7 +272,7 @@ def _dmin_cut(sx, sy, sz, w, on, dmin):
         stol = 0.5 * magnitude(sx[j], sy[j], sz[j])
         if stol > 0.0 and dmin > 0.5 / stol:
             w[j] = 0.0
-            on[j] = False
+            on[j] = 0
         else:
             live = True
     return live

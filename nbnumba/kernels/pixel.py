@@ -8,13 +8,14 @@ global tricubic interpolation off (the caller applies that in serial order).
 import math
 
 import numpy as np
-from numba import njit
 
-from .vecmath import magnitude, polarization_factor, polint4, rotate_axis, sinc3, sincg, unitize
-
-jit = njit(cache=True, error_model="numpy")  # IEEE division, as in C: x/0 is inf or NaN, never an exception
-
-SQUARE, ROUND, GAUSS, TOPHAT = 0, 1, 2, 3
+from .jit import inline, jit, magnitude, polarization_factor, polint4, rotate_axis, sinc3, sincg, unitize
+from .layout import (F_CLOSE, F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN,
+                     F_MU, F_NA, F_NB, F_NC, F_PIXEL, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK,
+                     F_THICKSTEP, F_WATER, GAUSS, I_CURVED, I_DOMAINS, I_HKLS, I_HMAX, I_HMIN,
+                     I_HRANGE, I_KMAX, I_KMIN, I_KRANGE, I_LMAX, I_LMIN, I_LRANGE, I_NOPOLAR,
+                     I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_OVERSAMPLE, I_PHISTEPS, I_POINT, I_SHAPE,
+                     I_THICKSTEPS, ROUND, SQUARE)
 
 
 @jit
@@ -60,18 +61,9 @@ def reaches_phi_loop(fpixel, spixel, ip, fp, det, sources):
     return False
 
 
-# integer parameters (ip)
-I_OVERSAMPLE, I_THICKSTEPS, I_CURVED, I_POINT, I_OS_THICK, I_OS_POLAR, I_OS_OMEGA, I_NOPOLAR, \
-    I_SHAPE, I_HKLS, I_HMIN, I_HMAX, I_HRANGE, I_KMIN, I_KMAX, I_KRANGE, I_LMIN, I_LMAX, I_LRANGE, \
-    I_PHISTEPS, I_DOMAINS, I_FPIXELS = range(22)
-N_IP = 22
-# float parameters (fp)
-F_SUBPIXEL, F_PIXEL, F_THICKSTEP, F_THICK, F_MU, F_DISTANCE, F_CLOSE, F_DMIN, F_KAHN, F_NA, F_NB, \
-    F_NC, F_FUDGE, F_DEFAULT_F, F_WATER, F_IBG, F_RE2, F_FLUENCE, F_STEPS = range(19)
-N_FP = 19
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@inline
 def solid_angle(airpath, fp, point_pixel):
     """Pixel solid angle: the whole pixel area and close_distance (quirk C7), or 1/R^2 (C 2720-2727)."""
     if point_pixel:
@@ -79,7 +71,7 @@ def solid_angle(airpath, fp, point_pixel):
     return fp[F_PIXEL] * fp[F_PIXEL] / airpath / airpath * fp[F_CLOSE] / airpath
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@inline
 def layer_capture(dx, dy, dz, det, fp, thick_tic):
     """Fraction of the photons along unit direction d absorbed in sensor layer thick_tic (C 2731-2739)."""
     parallax = dx * det[2, 0] + dy * det[2, 1] + dz * det[2, 2]

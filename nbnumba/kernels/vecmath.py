@@ -2,33 +2,27 @@
 
 Each function is written once, as plain scalar arithmetic on (x, y, z) tuples, in nanoBragg.c's
 exact operation order (left to right, no fused multiply-adds), so that the NumPy set-up, the CPU
-kernels and the CUDA kernel all produce the same bits. They are compiled with `njit` here; the
-CUDA kernel compiles the same Python functions as device functions.
+kernels and the CUDA kernel all produce the same bits. This module does not import numba: the set-up
+runs these functions in CPython (Python floats are IEEE doubles and `math` calls the same libm), and
+nbnumba.kernels.jit compiles them for the kernels, which the CUDA target then compiles again as
+device functions.
 """
 import math
 
-from numba import njit
 
-jit = njit(cache=True, inline="always", error_model="numpy")  # IEEE division, as in C
-
-
-@jit
 def dot(ax, ay, az, bx, by, bz):
     return ax * bx + ay * by + az * bz
 
 
-@jit
 def cross(ax, ay, az, bx, by, bz):
     # nanoBragg.c cross_product (~4028)
     return (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
 
 
-@jit
 def magnitude(x, y, z):
     return math.sqrt(x * x + y * y + z * z)
 
 
-@jit
 def unitize(x, y, z):
     """Returns (magnitude, ux, uy, uz); a zero vector stays zero (C divides, never multiplies by 1/mag)."""
     mag = math.sqrt(x * x + y * y + z * z)
@@ -37,7 +31,6 @@ def unitize(x, y, z):
     return mag, 0.0, 0.0, 0.0
 
 
-@jit
 def rotate_xyz(x, y, z, phix, phiy, phiz):
     """nanoBragg.c rotate(): about x, then y, then z; an axis whose angle is 0 is skipped."""
     if phix != 0.0:
@@ -64,7 +57,6 @@ def rotate_xyz(x, y, z, phix, phiy, phiz):
     return x, y, z
 
 
-@jit
 def rotate_axis(x, y, z, ax, ay, az, phi):
     """Rodrigues rotation of v about the unit axis a by phi (nanoBragg.c rotate_axis)."""
     sinphi = math.sin(phi)
@@ -76,7 +68,6 @@ def rotate_axis(x, y, z, ax, ay, az, phi):
     return nx, ny, nz
 
 
-@jit
 def rotate_umat(x, y, z, u):
     """v' = U v with U a row-major 9-vector (nanoBragg.c rotate_umat)."""
     return (u[0] * x + u[1] * y + u[2] * z,
@@ -84,7 +75,6 @@ def rotate_umat(x, y, z, u):
             u[6] * x + u[7] * y + u[8] * z)
 
 
-@jit
 def polarization_factor(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
     """Kahn polarization factor; the caller has already unitized incident, diffracted and axis."""
     c2t = ix * dx + iy * dy + iz * dz
@@ -102,7 +92,6 @@ def polarization_factor(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
     return 0.5 * (1.0 + c2t_sqr - kahn * math.cos(2.0 * psi) * s2t_sqr)
 
 
-@jit
 def sincg(x, n):
     """Grating transform sin(N x)/sin(x), N when x == 0 (nanoBragg.c sincg)."""
     if x == 0.0:
@@ -110,7 +99,6 @@ def sincg(x, n):
     return math.sin(x * n) / math.sin(x)
 
 
-@jit
 def sinc3(x):
     """Sphere transform 3(sin x/x - cos x)/x^2 (nanoBragg.c sinc3)."""
     if x == 0.0:
@@ -118,7 +106,6 @@ def sinc3(x):
     return 3.0 * (math.sin(x) / x - math.cos(x)) / (x * x)
 
 
-@jit
 def polint4(x0, x1, x2, x3, y0, y1, y2, y3, x):
     """Four-point Lagrange interpolation with nanoBragg.c polint's operation order."""
     t0 = (x - x1) * (x - x2) * (x - x3) * y0 / ((x0 - x1) * (x0 - x2) * (x0 - x3))

@@ -1,0 +1,20 @@
+"""The plan's parameter vectors as the kernels read them: slots of the integer (ip) and float (fp)
+arrays, and the crystal-shape codes. Plain constants (no numba), shared by the set-up and every kernel."""
+
+SQUARE, ROUND, GAUSS, TOPHAT = 0, 1, 2, 3
+
+# integer parameters (ip)
+I_OVERSAMPLE, I_THICKSTEPS, I_CURVED, I_POINT, I_OS_THICK, I_OS_POLAR, I_OS_OMEGA, I_NOPOLAR, \
+    I_SHAPE, I_HKLS, I_HMIN, I_HMAX, I_HRANGE, I_KMIN, I_KMAX, I_KRANGE, I_LMIN, I_LMAX, I_LRANGE, \
+    I_PHISTEPS, I_DOMAINS, I_FPIXELS = range(22)
+N_IP = 22
+# float parameters (fp)
+F_SUBPIXEL, F_PIXEL, F_THICKSTEP, F_THICK, F_MU, F_DISTANCE, F_CLOSE, F_DMIN, F_KAHN, F_NA, F_NB, \
+    F_NC, F_FUDGE, F_DEFAULT_F, F_WATER, F_IBG, F_RE2, F_FLUENCE, F_STEPS = range(19)
+N_FP = 19
+
+# how the CPU drivers split a render (kernels/cpu.py) and the kernels walk it
+CHUNK = 32      # exact: list positions per chunk, small enough to balance uneven pixels
+TILE = 256      # fast: pixels per tile
+F_ROWS = 14     # fast: float and integer scratch rows per thread, each TILE long (fast._tile)
+I_ROWS = 5

@@ -1,0 +1,344 @@
+"""The compiled kernels as native code: built once by numba, then loaded without importing numba.
+
+Importing numba and loading its typing tables costs about 0.4 s per process, more than the whole
+fast kernel needs for most images. So every kernel the CPU path calls is an *entry*: a numba function
+wrapped once as a C-callable `cfunc` whose arguments are plain pointers and sizes. Its machine code is
+written to the native cache, and a later process maps it in with llvmlite (numba's own code loader)
+and calls it through ctypes, which also releases the GIL, so plain threads run entries in parallel.
+
+The cache key covers the kernel sources, the numba and llvmlite installs and this CPU, so an edit or
+an upgrade rebuilds. Where the code cannot be saved or mapped (not Linux/ELF, a symbol that only
+numba's own runtime provides, no writable cache), the entry is compiled in-process by numba instead:
+the same code, just slower to start.
+
+The kernels must not raise or allocate (a cfunc cannot hand an exception back; numba's allocator is
+not there without numba): they write into arrays the caller allocates. The few numba runtime helpers
+that only error paths reference are mapped to a stub that reports an internal error and aborts.
+"""
+import ctypes
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import struct
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..rng import STATE_DTYPE
+
+# argument codes: a scalar, or an array of that dtype with as many ':' as dimensions
+_DTYPES = {"i1": np.dtype(np.int8), "u2": np.dtype(np.uint16), "i8": np.dtype(np.int64),
+           "f4": np.dtype(np.float32), "f8": np.dtype(np.float64), "state": STATE_DTYPE}
+_CSCALAR = {"i8": ctypes.c_int64, "f8": ctypes.c_double, "f4": ctypes.c_float, "void": None}
+
+_PLAN = ("ip i8[:], fp f8[:], det f8[:,:], polar_axis f8[:], sources f8[:,:], cells f8[:,:,:,:], "
+         "recip f8[:], Fhkl f8[:,:,:]")
+_RENDER = ("first i8, stride i8, order i8[:], start i8, fresh i1[:], interp_until i8, " + _PLAN)
+_OUTPUTS = "image f4[:], omega f8[:], switched i1[:]"
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str        # where the numba function lives (imported only to build)
+    function: str
+    restype: str       # 'void' or a scalar code
+    args: str          # "name code, ..." in the function's order
+
+
+ENTRIES = {
+    "render_exact": Entry("exact", "render_chunks", "void", _RENDER + ", " + _OUTPUTS),
+    "render_fast": Entry("fast", "render_tiles", "void",
+                         _RENDER + ", cell_list f8[:,:], f2 f8[:], dims i8[:], " + _OUTPUTS
+                         + ", fscratch f8[:,:], iscratch i8[:,:]"),
+    "first_phi_positions": Entry("exact", "first_phi_positions", "void",
+                                 "order i8[:], block_starts i8[:], ip i8[:], fp f8[:], det f8[:,:], "
+                                 "sources f8[:,:], out i8[:]"),
+    "statistics": Entry("stats", "statistics", "void",
+                        "image f4[:], order i8[:], block_starts i8[:], sums f8[:], counts i8[:]"),
+    "rmsd_pass": Entry("stats", "rmsd_pass", "f8", "image f4[:], avg f8, roi i8[:]"),
+    "noise": Entry("rng", "noise_loop", "void",
+                   "state state[:], img f4[:], fpixels i8, spixels i8, x0 i8, x1 i8, y0 i8, y1 i8, adc f8, "
+                   "idum i8[:], out u2[:], totals f8[:]"),
+    "rng_call": Entry("rng", "call", "f4", "state state[:], idum i8[:], which i8, x f4"),
+    "gammln": Entry("rng", "gammln", "f4", "xx f4"),
+}
+
+
+def _parse_args(spec):
+    """[(name, code, ndim)] from "name code, ..."."""
+    out = []
+    for item in spec.split(", "):
+        name, code = item.split()
+        ndim = code.count(":")
+        out.append((name, code.split("[")[0], ndim))
+    return out
+
+
+# ---------------------------------------------------------------------------- calling
+
+class Kernel:
+    """One entry at a machine address, called with NumPy arrays and Python scalars; checks each
+    array's dtype, rank and C order (a wrong array would be read as raw memory)."""
+
+    def __init__(self, name, address, keepalive):
+        self.name = name
+        self._keepalive = keepalive
+        entry = ENTRIES[name]
+        self._args = _parse_args(entry.args)
+        argtypes = []
+        for _, code, ndim in self._args:
+            argtypes += [ctypes.c_void_p] + [ctypes.c_int64] * ndim if ndim else [_CSCALAR[code]]
+        self._fn = ctypes.CFUNCTYPE(_CSCALAR[entry.restype], *argtypes)(address)
+
+    def __call__(self, *values):
+        if len(values) != len(self._args):
+            raise TypeError("%s takes %d arguments (%d given)" % (self.name, len(self._args), len(values)))
+        flat = []
+        for (name, code, ndim), v in zip(self._args, values):
+            if not ndim:
+                flat.append(v)
+                continue
+            if not (isinstance(v, np.ndarray) and v.dtype == _DTYPES[code] and v.ndim == ndim
+                    and v.flags.c_contiguous):
+                raise TypeError("%s: argument %s must be a C-ordered %d-d %s array, not %s"
+                                % (self.name, name, ndim, _DTYPES[code], _describe(v)))
+            flat.append(v.ctypes.data)
+            flat.extend(v.shape)
+        return self._fn(*flat)
+
+
+def _describe(v):
+    if isinstance(v, np.ndarray):
+        return "%d-d %s%s" % (v.ndim, v.dtype, "" if v.flags.c_contiguous else " (not C-ordered)")
+    return type(v).__name__
+
+
+_loaded = {}
+_lock = threading.Lock()
+
+
+def kernel(name):
+    """The callable entry `name`: from this process, the native cache, or a fresh build."""
+    k = _loaded.get(name)
+    if k is None:
+        with _lock:
+            k = _loaded.get(name)
+            if k is None:
+                k = _loaded[name] = _obtain(name)
+    return k
+
+
+def _obtain(name):
+    paths = _cache_paths(name)
+    if paths is not None:
+        k = _load(name, *paths)
+        if k is not None:
+            return k
+    return _build(name, paths)
+
+
+# ---------------------------------------------------------------------------- the cache
+
+_KERNEL_SOURCES = ("exact.py", "fast.py", "jit.py", "layout.py", "native.py", "pixel.py", "rng.py", "stats.py",
+                   "vecmath.py")
+
+
+def cache_dir():
+    """NUMBA_CACHE_DIR/nbnumba-native when set, else the package's __pycache__/native when writable,
+    else ~/.cache/nbnumba (or XDG_CACHE_HOME/nbnumba)."""
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        return Path(env) / "nbnumba-native"
+    here = Path(__file__).resolve().parent / "__pycache__"
+    if os.access(here if here.is_dir() else here.parent, os.W_OK):
+        return here / "native"
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(home) / "nbnumba"
+
+
+def _install_stamp(package):
+    """Where a package is installed and when: changes with any reinstall, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return "none"
+    st = os.stat(spec.origin)
+    return "%s:%d:%d" % (spec.origin, st.st_mtime_ns, st.st_size)
+
+
+_key_base = None
+
+
+def _key(name):
+    global _key_base
+    if _key_base is None:
+        import llvmlite.binding as ll
+        _llvm_init()
+        h = hashlib.sha256()
+        here = Path(__file__).resolve().parent
+        for f in _KERNEL_SOURCES:
+            h.update((here / f).read_bytes())
+        h.update((here.parent / "rng.py").read_bytes())     # STATE_DTYPE
+        h.update(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
+                       ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten())).encode())
+        _key_base = h.hexdigest()
+    return hashlib.sha256((_key_base + name + repr(ENTRIES[name])).encode()).hexdigest()[:32]
+
+
+def _cache_paths(name):
+    """(object file, metadata file) for the entry, or None where native code cannot be cached."""
+    if not sys.platform.startswith("linux") or os.environ.get("NBNUMBA_NO_NATIVE_CACHE"):
+        return None
+    base = cache_dir() / ("%s-%s" % (name, _key(name)))
+    return base.with_suffix(".o"), base.with_suffix(".json")
+
+
+# ---------------------------------------------------------------------------- loading
+
+_llvm_ready = False
+
+
+def _llvm_init():
+    global _llvm_ready
+    if not _llvm_ready:
+        import llvmlite.binding as ll
+        ll.initialize_native_target()
+        ll.initialize_native_asmprinter()
+        _llvm_ready = True
+
+
+def _load(name, obj_path, meta_path):
+    """The entry mapped from the cache, or None when it is not there or not usable here."""
+    try:
+        meta = json.loads(meta_path.read_text())
+        data = obj_path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        return None
+    stubs = meta["stubs"]
+    missing = [s for s in undefined_symbols(data) if s not in stubs and not _in_process(s)]
+    if missing:
+        return None
+    import llvmlite.binding as ll
+    _llvm_init()
+    engine = ll.create_mcjit_compiler(_stub_module(stubs), _target_machine())
+    engine.add_object_file(ll.ObjectFileRef.from_data(data))
+    engine.finalize_object()
+    address = engine.get_function_address(meta["symbol"])
+    if not address:
+        return None
+    return Kernel(name, address, engine)
+
+
+def _target_machine():
+    import llvmlite.binding as ll
+    target = ll.Target.from_default_triple()
+    return target.create_target_machine(cpu=ll.get_host_cpu_name(), features=ll.get_host_cpu_features().flatten(),
+                                        codemodel="jitdefault", jit=True)
+
+
+def _stub_module(names):
+    """LLVM IR defining each name as a function that reports an internal error and aborts."""
+    import llvmlite.binding as ll
+    msg = b"nbnumba: internal error in a compiled kernel (an error path that needs numba's runtime)\n"
+    text = ['@msg = private constant [%d x i8] c"%s"' % (len(msg), "".join("\\%02X" % b for b in msg)),
+            "declare i64 @write(i32, ptr, i64)", "declare void @abort() noreturn"]
+    for n in names:
+        text.append('define void @"%s"() noreturn {\n  call i64 @write(i32 2, ptr @msg, i64 %d)\n'
+                    '  call void @abort()\n  unreachable\n}' % (n, len(msg)))
+    mod = ll.parse_assembly("\n".join(text))
+    mod.verify()
+    return mod
+
+
+_process = None
+
+
+def _in_process(symbol):
+    """Whether the running process already provides the symbol (libc, libm, the Python C API)."""
+    global _process
+    if _process is None:
+        _process = ctypes.CDLL(None)
+    try:
+        getattr(_process, symbol)
+        return True
+    except AttributeError:
+        return False
+
+
+def undefined_symbols(elf):
+    """Names an ELF64 relocatable object needs from elsewhere (its undefined symbols)."""
+    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:
+        return ["<not a little-endian ELF64 object>"]
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+    names = []
+    for sh in sections:
+        if sh[1] != 2:          # SHT_SYMTAB
+            continue
+        offset, size, link, entsize = sh[4], sh[5], sh[6], sh[9]
+        strtab = sections[link][4]
+        for pos in range(offset + entsize, offset + size, entsize):
+            st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", elf, pos)
+            if st_shndx == 0 and st_name:
+                end = elf.index(b"\0", strtab + st_name)
+                names.append(elf[strtab + st_name:end].decode())
+    return names
+
+
+# ---------------------------------------------------------------------------- building (numba)
+
+_NUMBA_RUNTIME = ("numba_", "NRT_")
+
+
+def _build(name, paths):
+    """Compiles the entry with numba; saves its machine code to the cache when it can stand alone."""
+    from numba import carray, cfunc, from_dtype, types
+
+    entry = ENTRIES[name]
+    target = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
+    numba_types = {"i1": types.int8, "u2": types.uint16, "i8": types.int64, "f4": types.float32,
+                   "f8": types.float64, "state": from_dtype(STATE_DTYPE), "void": types.void}
+    space = {"carray": carray, "target": target}
+    params, body, sig = [], [], []
+    for argname, code, ndim in _parse_args(entry.args):
+        if ndim:
+            dims = ["%s_n%d" % (argname, d) for d in range(ndim)]
+            params += [argname + "_p"] + dims
+            sig += [types.voidptr] + [types.int64] * ndim
+            space["T_" + code] = _DTYPES[code]
+            body.append("    %s = carray(%s_p, (%s,), T_%s)" % (argname, argname, ", ".join(dims), code))
+        else:
+            params.append(argname)
+            sig.append(numba_types[code])
+    names = [a[0] for a in _parse_args(entry.args)]
+    source = "def %s(%s):\n%s\n    return target(%s)\n" % (name, ", ".join(params), "\n".join(body), ", ".join(names))
+    exec(compile(source, "<nbnumba entry %s>" % name, "exec"), space)
+    compiled = cfunc(numba_types[entry.restype](*sig), error_model="numpy")(space[name])
+    if paths is not None:
+        try:
+            _save(compiled, *paths)
+        except OSError:
+            pass            # a read-only cache: this process still runs the in-process build
+    return Kernel(name, compiled.address, compiled)
+
+
+def _save(compiled, obj_path, meta_path):
+    from llvmlite import binding as ll
+    library = compiled._library
+    module = ll.parse_bitcode(library._final_module.as_bitcode())   # emitting mutates its module
+    data = library._codegen._tm.emit_object(module)
+    stubs = sorted({s for s in undefined_symbols(data) if s.startswith(_NUMBA_RUNTIME)})
+    if any(not s.startswith(_NUMBA_RUNTIME) and not _in_process(s) for s in undefined_symbols(data)):
+        return              # needs something only numba's process provides: keep it in-process
+    from ..io.atomic import atomic_write
+    obj_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(obj_path, data)
+    meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write(meta_path, json.dumps(meta).encode())
