@@ -12,7 +12,6 @@ The routines are compiled (nbnumba.kernels.rng); the per-image orientation helpe
 Python, whose floats and `math` functions are the same IEEE doubles and glibc calls as C's.
 """
 import ctypes
-import ctypes.util
 import math
 
 import numpy as np
@@ -115,7 +114,18 @@ def noise_image(rng, floatimage, fpixels, spixels, roi_xmin, roi_xmax, roi_ymin,
 
 # ---------------------------------------------------------------------------- orientations
 
-_libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+def _open_libm():
+    """The C math library: the process's own (Python links it) where dlsym can see it."""
+    try:
+        lib = ctypes.CDLL(None)
+        lib.powf
+        return lib
+    except (OSError, AttributeError):
+        from ctypes.util import find_library
+        return ctypes.CDLL(find_library("m") or "libm.so.6")
+
+
+_libm = _open_libm()
 _powf = _libm.powf
 _powf.argtypes = [ctypes.c_float, ctypes.c_float]
 _powf.restype = ctypes.c_float

@@ -12,7 +12,7 @@ import math
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
 import numpy as np
 
@@ -32,12 +32,21 @@ def _vec(*v):
     return field(default_factory=lambda: list(v))
 
 
-@dataclass
+@dataclass(init=False, repr=False, eq=False)   # generated methods for ~150 fields: ~10 ms per process
 class Params:
     """Every variable that nanoBragg.c initialises (lines 137-395) or that its parser sets.
 
     Names are C's. double v[4] vectors are 4-element lists, index 0 = C's magnitude slot.
+    Params(name=value, ...) starts from C's defaults with those overridden.
     """
+
+    def __init__(self, **values):
+        for f in fields(self):
+            setattr(self, f.name, f.default_factory() if f.default is MISSING else f.default)
+        for name, value in values.items():
+            if name not in self.__dataclass_fields__:
+                raise TypeError("Params has no field %r" % name)
+            setattr(self, name, value)
 
     # progress / printout
     progress_meter: int = 1

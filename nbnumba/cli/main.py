@@ -9,7 +9,21 @@ from .argv import parse_argv
 from .flags import help_text
 
 
-@click.group()
+class _Commands(click.Group):
+    """`simulate` is defined here; `bench` is imported only when asked for (it pulls in the benchmark
+    harness, about 30 ms that every simulation would otherwise pay)."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | {"bench"})
+
+    def get_command(self, ctx, name):
+        if name == "bench" and name not in self.commands:
+            from ..benchmark.command import bench
+            self.add_command(bench)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="nbnumba")
 def main():
     """nbnumba: nanoBragg.c's nanocrystal diffraction simulator in Python and Numba."""
@@ -70,10 +84,6 @@ def simulate(args):
         click.echo("nbnumba simulate: error: %s: %s" % (e.filename or "", e.strerror or e), err=True)
         sys.exit(9)
     sys.stdout.flush()
-
-
-from ..benchmark.command import bench  # noqa: E402  (`nbnumba bench`)
-main.add_command(bench)
 
 
 def entry():

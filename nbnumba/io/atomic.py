@@ -1,6 +1,5 @@
 """Atomic file writes: a temporary file in the same folder, renamed into place."""
 import os
-import secrets
 
 
 def atomic_write(path, data: bytes):
@@ -13,7 +12,7 @@ def atomic_write(path, data: bytes):
     folder, name = os.path.split(os.path.abspath(path))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(folder, ".%s.%s.tmp" % (name, secrets.token_hex(6)))
+        tmp = os.path.join(folder, ".%s.%s.tmp" % (name, os.urandom(6).hex()))
         try:
             fd = os.open(tmp, flags, 0o666)
             break

@@ -13,7 +13,7 @@ the same code, just slower to start.
 
 The kernels must not raise or allocate (a cfunc cannot hand an exception back; numba's allocator is
 not there without numba): they write into arrays the caller allocates. The few numba runtime helpers
-that only error paths reference are mapped to a stub that reports an internal error and aborts.
+that only error paths reference are resolved to a stub that reports an internal error and aborts.
 """
 import ctypes
 import hashlib
@@ -211,8 +211,13 @@ def _llvm_init():
         _llvm_ready = True
 
 
+_engine = None
+_stub = None
+
+
 def _load(name, obj_path, meta_path):
     """The entry mapped from the cache, or None when it is not there or not usable here."""
+    global _engine
     try:
         meta = json.loads(meta_path.read_text())
         data = obj_path.read_bytes()
@@ -221,18 +226,20 @@ def _load(name, obj_path, meta_path):
     if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         return None
     stubs = meta["stubs"]
-    missing = [s for s in undefined_symbols(data) if s not in stubs and not _in_process(s)]
-    if missing:
+    if any(s not in stubs and not _in_process(s) for s in undefined_symbols(data)):
         return None
     import llvmlite.binding as ll
     _llvm_init()
-    engine = ll.create_mcjit_compiler(_stub_module(stubs), _target_machine())
-    engine.add_object_file(ll.ObjectFileRef.from_data(data))
-    engine.finalize_object()
-    address = engine.get_function_address(meta["symbol"])
+    _provide_stubs(stubs)
+    if _engine is None:
+        # one engine for every entry: objects share it (their common functions are weak symbols)
+        _engine = ll.create_mcjit_compiler(ll.parse_assembly(""), _target_machine())
+    _engine.add_object_file(ll.ObjectFileRef.from_data(data))
+    _engine.finalize_object()
+    address = _engine.get_function_address(meta["symbol"])
     if not address:
         return None
-    return Kernel(name, address, engine)
+    return Kernel(name, address, _engine)
 
 
 def _target_machine():
@@ -242,18 +249,19 @@ def _target_machine():
                                         codemodel="jitdefault", jit=True)
 
 
-def _stub_module(names):
-    """LLVM IR defining each name as a function that reports an internal error and aborts."""
+def _provide_stubs(names):
+    """Resolves numba runtime helpers that only error paths call to a function that reports an
+    internal error and aborts, unless numba itself (loaded in this process) already provides them."""
+    global _stub
     import llvmlite.binding as ll
-    msg = b"nbnumba: internal error in a compiled kernel (an error path that needs numba's runtime)\n"
-    text = ['@msg = private constant [%d x i8] c"%s"' % (len(msg), "".join("\\%02X" % b for b in msg)),
-            "declare i64 @write(i32, ptr, i64)", "declare void @abort() noreturn"]
+    if _stub is None:
+        @ctypes.CFUNCTYPE(None)
+        def _stub():
+            os.write(2, b"nbnumba: internal error in a compiled kernel (an error path that needs numba's runtime)\n")
+            os.abort()
     for n in names:
-        text.append('define void @"%s"() noreturn {\n  call i64 @write(i32 2, ptr @msg, i64 %d)\n'
-                    '  call void @abort()\n  unreachable\n}' % (n, len(msg)))
-    mod = ll.parse_assembly("\n".join(text))
-    mod.verify()
-    return mod
+        if not ll.address_of_symbol(n):
+            ll.add_symbol(n, ctypes.cast(_stub, ctypes.c_void_p).value)
 
 
 _process = None
@@ -342,3 +350,11 @@ def _save(compiled, obj_path, meta_path):
     atomic_write(obj_path, data)
     meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": hashlib.sha256(data).hexdigest()}
     atomic_write(meta_path, json.dumps(meta).encode())
+    # earlier builds of this entry (older sources or installs) are never loaded again
+    name = obj_path.stem.rsplit("-", 1)[0]
+    for old in obj_path.parent.glob(name + "-*"):
+        if old.stem != obj_path.stem and old.suffix in (".o", ".json"):
+            try:
+                old.unlink()
+            except OSError:
+                pass
