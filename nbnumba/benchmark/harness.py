@@ -186,6 +186,9 @@ def machine_info(reference=None):
 def nbnumba_env(threads, cache_dir=None):
     """The environment for an nbnumba child: this process's nbnumba first on the path."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    # warm means every cache an install has: bytecode too (pip writes it; a checkout on PYTHONPATH
+    # would otherwise recompile every module in every run)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)

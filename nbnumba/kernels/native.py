@@ -310,6 +310,8 @@ def _build(name, paths):
     from numba import carray, cfunc, from_dtype, types
 
     entry = ENTRIES[name]
+    if paths is not None and any(p != paths[0] for p in paths[0].parent.glob(name + "-*.o")):
+        _forget_numba_caches()
     target = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
     numba_types = {"i1": types.int8, "u2": types.uint16, "i8": types.int64, "f4": types.float32,
                    "f8": types.float64, "state": from_dtype(STATE_DTYPE), "void": types.void}
@@ -335,6 +337,25 @@ def _build(name, paths):
         except OSError:
             pass            # a read-only cache: this process still runs the in-process build
     return Kernel(name, compiled.address, compiled)
+
+
+def _forget_numba_caches():
+    """An older build of this entry exists, so the kernel sources (or numba) changed since. numba's
+    own cache checks only each function's own file: a function whose callee changed in another file
+    would load stale from it. Drop numba's cache files of the kernel modules before compiling."""
+    from numba.core.dispatcher import Dispatcher
+    folders = set()
+    for f in _KERNEL_SOURCES:
+        module = importlib.import_module("nbnumba.kernels." + f[:-3])
+        folders.update(v._cache._cache_path for v in vars(module).values()
+                       if isinstance(v, Dispatcher) and hasattr(v._cache, "_cache_path"))
+    for folder in folders:
+        for f in _KERNEL_SOURCES:
+            for stale in Path(folder).glob(f[:-3] + ".*.nb[ic]"):
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
 
 
 def _save(compiled, obj_path, meta_path):

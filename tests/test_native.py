@@ -1,0 +1,129 @@
+"""The native kernel cache: entries built by numba, saved, mapped back without numba, and rebuilt
+whenever the cache cannot be trusted."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nbnumba import rng as R
+from nbnumba.kernels import native
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_RUN = """
+import sys
+from nbnumba.api import params, run_simulation
+r = run_simulation(params("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 24 -mosaic 0.2 "
+                          "-mosaic_dom 3".split()))
+print(repr(r.max_I), repr(r.mean), "numba" in sys.modules)
+"""
+
+
+def _python(code, **env):
+    full = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()
+
+
+def test_a_warm_run_does_not_import_numba():
+    first = _python(_RUN)            # builds whatever this session has not built yet
+    second = _python(_RUN)
+    assert second[:2] == first[:2]
+    assert second[2] == "False"
+
+
+def test_without_the_cache_the_same_numbers():
+    cached = _python(_RUN)
+    uncached = _python(_RUN, NBNUMBA_NO_NATIVE_CACHE="1")
+    assert uncached[:2] == cached[:2]
+    assert uncached[2] == "True"      # compiled in-process by numba
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A fresh cache folder and key, and no entry loaded yet in this process."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "_key_base", "test-" + tmp_path.name)
+    monkeypatch.setattr(native, "_loaded", {})
+    return tmp_path / "nbnumba-native"
+
+
+def test_saved_entry_maps_back_and_computes(private_cache):
+    built = native._obtain("gammln")
+    obj, meta = native._cache_paths("gammln")
+    assert obj.is_file() and meta.is_file() and obj.parent == private_cache
+    loaded = native._load("gammln", obj, meta)
+    assert loaded is not None
+    for x in (0.5, 3.0, 12.5, 170.0):
+        assert loaded(x) == built(x)
+        assert loaded(x) == pytest.approx(math.lgamma(x), rel=1e-6)
+
+
+def test_corrupt_or_foreign_cache_is_rebuilt(private_cache):
+    native._obtain("gammln")
+    obj, meta = native._cache_paths("gammln")
+    obj.write_bytes(obj.read_bytes()[:-16] + b"\0" * 16)
+    assert native._load("gammln", obj, meta) is None       # checksum
+    rebuilt = native._obtain("gammln")
+    assert rebuilt(4.0) == pytest.approx(math.log(6.0), rel=1e-6)
+    assert native._load("gammln", obj, meta) is not None
+    meta.write_text("{not json")
+    assert native._load("gammln", obj, meta) is None
+
+
+def test_a_new_key_replaces_the_old_files(private_cache, monkeypatch):
+    native._obtain("rmsd_pass")
+    first = sorted(p.name for p in private_cache.iterdir())
+    monkeypatch.setattr(native, "_key_base", "other")
+    native._obtain("rmsd_pass")
+    second = sorted(p.name for p in private_cache.iterdir())
+    assert len(first) == len(second) == 2 and not set(first) & set(second)
+
+
+def test_every_cached_object_needs_only_stubs_and_this_process():
+    """What a saved object leaves undefined is either a numba error-path helper (stubbed) or
+    something any Python process provides (libc, libm, the C API)."""
+    for name in ("render_exact", "render_fast", "noise"):
+        native.kernel(name)
+        paths = native._cache_paths(name)
+        if paths is None or not paths[0].is_file():
+            pytest.skip("no native cache on this platform")
+        data = paths[0].read_bytes()
+        undefined = native.undefined_symbols(data)
+        assert "sin" in undefined or name == "noise"
+        stubs = set(__import__("json").loads(paths[1].read_text())["stubs"])
+        assert all(s.startswith(("numba_", "NRT_")) for s in stubs)
+        assert all(s in stubs or native._in_process(s) for s in undefined)
+
+
+def test_undefined_symbols_rejects_what_is_not_elf():
+    assert native.undefined_symbols(b"MZ\x90\x00" + b"\0" * 64) == ["<not a little-endian ELF64 object>"]
+
+
+def test_arguments_are_checked_before_the_call():
+    stats = native.kernel("rmsd_pass")
+    image = np.arange(6, dtype=np.float32)
+    assert stats(image, 1.0, np.arange(6)) == sum((v - 1.0) ** 2 for v in range(6))
+    with pytest.raises(TypeError, match="argument image must be a C-ordered 1-d float32 array, not 1-d float64"):
+        stats(image.astype(np.float64), 1.0, np.arange(6))
+    with pytest.raises(TypeError, match="argument roi .*not C-ordered"):
+        stats(image, 1.0, np.arange(12)[::2])
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        stats(image, 1.0)
+
+
+def test_ran1_outside_cs_range_is_an_error_not_a_crash():
+    """A compiled kernel cannot raise: ran1 flags a shuffle index outside its table (where C would
+    read out of bounds) and the Python side raises; the next call works again."""
+    g = R.NanoRNG()
+    seed = R.make_seed(-7)
+    first = R.ran1(g, seed)
+    g.state[0]["iy"] = 2 ** 40          # a state no valid seed reaches
+    with pytest.raises(ValueError, match="seed outside the range"):
+        R.ran1(g, seed)
+    assert R.ran1(R.NanoRNG(), R.make_seed(-7)) == first
