@@ -8,27 +8,22 @@ from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
 from .rng import noise_image
 from .sampling import RTD
-from .simulate import roi_mask
+from .kernels.native import kernel as native
 
 
-def int_image(floatimage, scale, adc, roi):
-    """C 3140-3156: clip(float*scale + adc) then floorf of the float32-rounded value + 0.5."""
-    t = floatimage.astype(np.float64) * scale + adc
-    t = np.where(t > 65535.0, 65535.0, t)
-    t = np.where(t < 0.0, 0.0, t)
-    with np.errstate(invalid="ignore"):
-        out = np.floor((t + 0.5).astype(np.float32)).astype(np.uint16)
-    return np.where(roi, out, 0).astype(np.uint16)
+def int_image(floatimage, scale, adc, p):
+    """C 3140-3156: clip(float*scale + adc) then floorf of the float32-rounded value + 0.5; 0 outside the ROI."""
+    out = np.zeros(floatimage.size, np.uint16)
+    native("int_image")(floatimage, float(scale), float(adc), p.fpixels, p.roi_xmin, p.roi_xmax, p.roi_ymin,
+                        p.roi_ymax, out)
+    return out
 
 
-def pgm_image(floatimage, scale, roi):
-    """C 3196-3210: (unsigned char) min(float*scale, 255), truncated."""
-    t = floatimage.astype(np.float64) * scale
-    t = np.where(t > 255.0, 255.0, t)
-    with np.errstate(invalid="ignore"):
-        t = np.where(np.isfinite(t), np.trunc(t), -2.0**31)
-    out = (t.astype(np.int64) & 0xFF).astype(np.uint8)
-    return np.where(roi, out, 0).astype(np.uint8)
+def pgm_image(floatimage, scale, p):
+    """C 3196-3210: (unsigned char) min(float*scale, 255), truncated; 0 outside the ROI."""
+    out = np.zeros(floatimage.size, np.uint8)
+    native("pgm_image")(floatimage, float(scale), p.fpixels, p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax, out)
+    return out
 
 
 def header_for(p, denzo_sign):
@@ -51,7 +46,6 @@ def write_outputs(result, log=print):
     p = plan.p
     flat = result.floatimage
     npx = p.fpixels * p.spixels
-    roi = roi_mask(p)
     log("writing %s as %d %d-byte floats" % (p.floatfilename, npx, 4))
     write_float_image(p.floatfilename, flat)
     log("max_I = %g  at %g %g" % (result.max_I, result.max_I_x, result.max_I_y))
@@ -62,7 +56,7 @@ def write_outputs(result, log=print):
         if result.max_I > 0.0:
             scale = 55000.0 / result.max_I
     log("intfile_scale = %g" % scale)
-    ints = int_image(flat, scale, p.adc_offset, roi)
+    ints = int_image(flat, scale, p.adc_offset, p)
     log("writing %s as %d-byte integers" % (p.intfilename, 2))
     write_smv(p.intfilename, header_for(p, -1.0), ints)
     if p.write_pgm:
@@ -73,7 +67,7 @@ def write_outputs(result, log=print):
                 pscale = 250.0 / (5.0 * result.rmsd)
         log("pgm_scale = %g" % pscale)
         log("writing %s as %d-byte integers" % (p.pgmfilename, 1))
-        write_pgm(p.pgmfilename, p.fpixels, p.spixels, pscale, pgm_image(flat, pscale, roi))
+        write_pgm(p.pgmfilename, p.fpixels, p.spixels, pscale, pgm_image(flat, pscale, p))
     if not p.calculate_noise:
         return None
     seed = np.array([p.seed], np.int64)

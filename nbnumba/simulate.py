@@ -33,20 +33,19 @@ class Result:
         return self.image.reshape(-1)
 
 
-def roi_mask(p):
-    """Flat boolean image of the region of interest (C's inclusive bounds)."""
-    f = np.arange(p.fpixels)
-    s = np.arange(p.spixels)
-    return ((f[None, :] >= p.roi_xmin) & (f[None, :] <= p.roi_xmax)
-            & (s[:, None] >= p.roi_ymin) & (s[:, None] <= p.roi_ymax)).reshape(-1)
+def roi_pixels(p):
+    """Flat indices of the region of interest (C's inclusive bounds, clipped to the image), in C's
+    serial order: rows, then columns."""
+    rows = np.arange(max(p.roi_ymin, 0), min(p.roi_ymax, p.spixels - 1) + 1, dtype=np.int64)
+    cols = np.arange(max(p.roi_xmin, 0), min(p.roi_xmax, p.fpixels - 1) + 1, dtype=np.int64)
+    return (rows[:, None] * p.fpixels + cols[None, :]).reshape(-1)
 
 
 def pixel_order(p):
     """ROI, unmasked pixel indices in C's serial order, and where each emulated thread's rows begin."""
-    keep = roi_mask(p)
+    order = roi_pixels(p)
     if p.maskimage is not None:
-        keep &= p.maskimage[:p.fpixels * p.spixels] != 0
-    order = np.flatnonzero(keep).astype(np.int64)
+        order = order[p.maskimage[order] != 0]
     # libgomp's static schedule: T contiguous row blocks, the first spixels % T one row longer
     T = max(1, int(p.omp_threads))
     q, r = divmod(p.spixels, T)
@@ -99,7 +98,7 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
     if sumn <= 1:
         sumn = 2
     rms = math.sqrt(sumsqr / (sumn - 1))
-    roi = np.flatnonzero(roi_mask(p))
+    roi = roi_pixels(p)
     rmsd_sq = native("rmsd_pass")(image, avg, roi)
     nroi = roi.size
     if nroi <= 1:

@@ -74,19 +74,18 @@ def test_golden_close(case, tmp_path, monkeypatch):
     assert_close(want, result.floatimage, case["name"])
 
     # the integer outputs, scaled from our own max_I and rmsd as C would
-    from nbnumba.outputs import int_image, pgm_image, roi_mask
+    from nbnumba.outputs import int_image, pgm_image
     from nbnumba.rng import noise_image
     npx = p.fpixels * p.spixels
-    roi = roi_mask(p)
     flat = result.floatimage
     scale = p.intfile_scale if p.intfile_scale > 0.0 else (55000.0 / result.max_I if result.max_I > 0 else 1.0)
-    ints = int_image(flat, scale, p.adc_offset, roi)
+    ints = int_image(flat, scale, p.adc_offset, p)
     golden_ints = _tail_of(gdir / os.path.basename(p.intfilename), npx, "<u2")
     diff = np.abs(ints.astype(np.int64) - golden_ints.astype(np.int64))
     assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.001 * npx
     if p.write_pgm:
         pscale = p.pgm_scale if p.pgm_scale > 0.0 else (250.0 / (5.0 * result.rmsd) if result.rmsd > 0 else scale)
-        pgm = pgm_image(flat, pscale, roi)
+        pgm = pgm_image(flat, pscale, p)
         golden_pgm = _tail_of(gdir / os.path.basename(p.pgmfilename), npx, np.uint8)
         diff = np.abs(pgm.astype(np.int64) - golden_pgm.astype(np.int64))
         assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.001 * npx

@@ -127,3 +127,37 @@ def test_ran1_outside_cs_range_is_an_error_not_a_crash():
     with pytest.raises(ValueError, match="seed outside the range"):
         R.ran1(g, seed)
     assert R.ran1(R.NanoRNG(), R.make_seed(-7)) == first
+
+
+def _int_reference(f, scale, adc):
+    """The C conversion as NumPy on x86-64 performs it (clip, +0.5 rounded to float, floor)."""
+    t = np.clip(f.astype(np.float64) * scale + adc, None, 65535.0)
+    t = np.where(t < 0.0, 0.0, t)
+    with np.errstate(invalid="ignore"):
+        return np.floor((t + 0.5).astype(np.float32)).astype(np.uint16)
+
+
+def _pgm_reference(f, scale):
+    t = np.minimum(f.astype(np.float64) * scale, 255.0)
+    t = np.where(np.isnan(f), np.nan, t)
+    with np.errstate(invalid="ignore"):
+        t = np.where(np.isfinite(t), np.trunc(t), -2.0 ** 31)
+        return (t.astype(np.int64) & 0xFF).astype(np.uint8)
+
+
+def test_int_and_pgm_conversions_at_the_edges():
+    from types import SimpleNamespace
+
+    from nbnumba.outputs import int_image, pgm_image
+    f = np.array([0.0, 0.49, 0.5, 1.5, 2.5, -3.7, 1e30, -1e30, np.inf, -np.inf, np.nan, 65534.6, 254.9, 300.0,
+                  -1e20, -9.3e18, 7.0, 3.3], np.float32)
+    p = SimpleNamespace(fpixels=6, spixels=3, roi_xmin=0, roi_xmax=5, roi_ymin=0, roi_ymax=2)
+    for scale, adc in ((1.0, 0.0), (1.0, 40.0), (1e-3, 0.5), (3.0, -10.0)):
+        assert int_image(f, scale, adc, p).tolist() == _int_reference(f, scale, adc).tolist()
+        assert pgm_image(f, scale, p).tolist() == _pgm_reference(f, scale).tolist()
+    # outside the ROI: 0, whatever the value
+    p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax = 1, 2, 1, 1
+    inside = np.zeros(18, bool)
+    inside[[7, 8]] = True
+    ints = int_image(f + 100, 1.0, 0.0, p)
+    assert ints[~inside].tolist() == [0] * 16 and ints[inside].tolist() == _int_reference(f[inside] + 100, 1.0, 0.0).tolist()

@@ -32,7 +32,7 @@ import numpy as np
 from ..rng import STATE_DTYPE
 
 # argument codes: a scalar, or an array of that dtype with as many ':' as dimensions
-_DTYPES = {"i1": np.dtype(np.int8), "u2": np.dtype(np.uint16), "i8": np.dtype(np.int64),
+_DTYPES = {"i1": np.dtype(np.int8), "u1": np.dtype(np.uint8), "u2": np.dtype(np.uint16), "i8": np.dtype(np.int64),
            "f4": np.dtype(np.float32), "f8": np.dtype(np.float64), "state": STATE_DTYPE}
 _CSCALAR = {"i8": ctypes.c_int64, "f8": ctypes.c_double, "f4": ctypes.c_float, "void": None}
 
@@ -66,6 +66,10 @@ ENTRIES = {
                    "idum i8[:], out u2[:], totals f8[:]"),
     "rng_call": Entry("rng", "call", "f4", "state state[:], idum i8[:], which i8, x f4"),
     "gammln": Entry("rng", "gammln", "f4", "xx f4"),
+    "int_image": Entry("convert", "int_image", "void",
+                       "floatimage f4[:], scale f8, adc f8, fpixels i8, x0 i8, x1 i8, y0 i8, y1 i8, out u2[:]"),
+    "pgm_image": Entry("convert", "pgm_image", "void",
+                       "floatimage f4[:], scale f8, fpixels i8, x0 i8, x1 i8, y0 i8, y1 i8, out u1[:]"),
 }
 
 
@@ -144,7 +148,7 @@ def _obtain(name):
 
 # ---------------------------------------------------------------------------- the cache
 
-_KERNEL_SOURCES = ("exact.py", "fast.py", "jit.py", "layout.py", "native.py", "pixel.py", "rng.py", "stats.py",
+_KERNEL_SOURCES = ("convert.py", "exact.py", "fast.py", "jit.py", "layout.py", "native.py", "pixel.py", "rng.py", "stats.py",
                    "vecmath.py")
 
 
@@ -313,7 +317,7 @@ def _build(name, paths):
     if paths is not None and any(p != paths[0] for p in paths[0].parent.glob(name + "-*.o")):
         _forget_numba_caches()
     target = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
-    numba_types = {"i1": types.int8, "u2": types.uint16, "i8": types.int64, "f4": types.float32,
+    numba_types = {"i1": types.int8, "u1": types.uint8, "u2": types.uint16, "i8": types.int64, "f4": types.float32,
                    "f8": types.float64, "state": from_dtype(STATE_DTYPE), "void": types.void}
     space = {"carray": carray, "target": target}
     params, body, sig = [], [], []
