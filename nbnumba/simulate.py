@@ -33,25 +33,34 @@ class Result:
         return self.image.reshape(-1)
 
 
+def _roi_bounds(p):
+    """First and last row and column of the region of interest (C's inclusive bounds), clipped to the image."""
+    return (max(p.roi_ymin, 0), min(p.roi_ymax, p.spixels - 1), max(p.roi_xmin, 0), min(p.roi_xmax, p.fpixels - 1))
+
+
 def roi_pixels(p):
-    """Flat indices of the region of interest (C's inclusive bounds, clipped to the image), in C's
-    serial order: rows, then columns."""
-    rows = np.arange(max(p.roi_ymin, 0), min(p.roi_ymax, p.spixels - 1) + 1, dtype=np.int64)
-    cols = np.arange(max(p.roi_xmin, 0), min(p.roi_xmax, p.fpixels - 1) + 1, dtype=np.int64)
-    return (rows[:, None] * p.fpixels + cols[None, :]).reshape(-1)
+    """Flat indices of the region of interest in C's serial order: rows, then columns."""
+    y0, y1, x0, x1 = _roi_bounds(p)
+    rows = np.arange(y0, y1 + 1, dtype=np.int64) * p.fpixels
+    cols = np.arange(x0, x1 + 1, dtype=np.int64)
+    return np.add.outer(rows, cols).reshape(-1)
 
 
 def pixel_order(p):
     """ROI, unmasked pixel indices in C's serial order, and where each emulated thread's rows begin."""
     order = roi_pixels(p)
-    if p.maskimage is not None:
-        order = order[p.maskimage[order] != 0]
     # libgomp's static schedule: T contiguous row blocks, the first spixels % T one row longer
     T = max(1, int(p.omp_threads))
     q, r = divmod(p.spixels, T)
-    first_rows = [t * (q + 1) if t < r else r * (q + 1) + (t - r) * q for t in range(T)] + [p.spixels]
-    block_starts = np.searchsorted(order // p.fpixels, np.array(first_rows, np.int64)).astype(np.int64)
-    return order, block_starts
+    first_rows = np.array([t * (q + 1) if t < r else r * (q + 1) + (t - r) * q for t in range(T)] + [p.spixels],
+                          np.int64)
+    if p.maskimage is None:
+        y0, y1, x0, x1 = _roi_bounds(p)
+        block_starts = np.clip(first_rows - y0, 0, max(y1 - y0 + 1, 0)) * max(x1 - x0 + 1, 0)
+    else:
+        order = order[p.maskimage[order] != 0]
+        block_starts = np.searchsorted(order // p.fpixels, first_rows)
+    return order, block_starts.astype(np.int64)
 
 
 def resolve_device(device, log=print):
@@ -98,7 +107,7 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
     if sumn <= 1:
         sumn = 2
     rms = math.sqrt(sumsqr / (sumn - 1))
-    roi = roi_pixels(p)
+    roi = order if p.maskimage is None else roi_pixels(p)
     rmsd_sq = native("rmsd_pass")(image, avg, roi)
     nroi = roi.size
     if nroi <= 1:
