@@ -16,12 +16,11 @@ whole plans with oversample_thick/polar/omega (C's running-sum quirks) or a non-
 """
 import numpy as np
 from llvmlite import ir
-from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
 from .jit import inline, jit, magnitude, polarization_factor, unitize
-from .layout import (F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
+from .layout import (F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
                      F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED, I_FPIXELS, I_HKLS, I_HMIN,
                      I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE, TILE)
 from .pixel import layer_capture, lattice_factor, pixel_value, solid_angle, subpixel_position
@@ -114,7 +113,7 @@ def sincg_fast(h, n):
     return num / den
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@jit
 def render_tiles(first, stride, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip,
                  Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
     """exact.render_chunks' contract for tiles first, first+stride, ... of order[start:], with the
@@ -353,7 +352,7 @@ def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, s
         acc[j] += f2[slot[j]] * val[j]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@inline
 def _table_frame(ip, dims):
     """Where the padded F^2 table (padded_f2) starts, its last slot and its strides, per axis."""
     lo = (ip[I_HMIN] - 1.0, ip[I_KMIN] - 1.0, ip[I_LMIN] - 1.0)
@@ -362,14 +361,14 @@ def _table_frame(ip, dims):
     return lo, top, ((dims[1] + 2) * sk, sk)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@inline
 def _table_slot(h0, k0, l0, lo, top, strides):
     """Flat slot of the whole index (h0, k0, l0) in the padded F^2 table."""
     return (_slot(h0 - lo[0], top[0]) * strides[0] + _slot(k0 - lo[1], top[1]) * strides[1]
             + _slot(l0 - lo[2], top[2]))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@inline
 def _slot(i, top):
     """Index into one padded axis: 1..top-1 inside the table, 0 or top outside (NaN -> 0)."""
     i = i if i > 0.0 else 0.0
