@@ -30,7 +30,7 @@ def main(argv=None):
     ap.add_argument("--kernel", default=",".join(KERNELS), help="kernel(s) to time, comma-separated")
     ap.add_argument("--extra", default="", help="extra arguments for nbnumba only")
     ap.add_argument("--nb-cmd", default=None,
-                    help="command prefix that runs nbnumba (default: this Python with -m nbnumba.cli.main simulate)")
+                    help="command prefix that runs nbnumba (default: this Python with -m nbnumba simulate)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per whole-process run")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start runs")
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat, no cold start")

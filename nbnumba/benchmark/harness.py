@@ -196,7 +196,7 @@ def nbnumba_env(threads, cache_dir=None):
 
 
 def default_nb_cmd():
-    return [sys.executable, "-m", "nbnumba.cli.main", "simulate"]
+    return [sys.executable, "-m", "nbnumba", "simulate"]
 
 
 class Runner:

@@ -1,12 +1,10 @@
 """`nbnumba`: the click front end. `nbnumba simulate` takes nanoBragg.c's flags unchanged."""
-import os
 import sys
 
 import click
 
-from ..errors import NanoBraggError
-from .argv import parse_argv
 from .flags import help_text
+from .simulate import simulate as run_simulate
 
 
 class _Commands(click.Group):
@@ -29,28 +27,6 @@ def main():
     """nbnumba: nanoBragg.c's nanocrystal diffraction simulator in Python and Numba."""
 
 
-def _out(line):
-    sys.stdout.write(line + "\n")
-
-
-def _check_outputs(p):
-    """Refuse to run when an output would overwrite an input or cannot be written (before any work)."""
-    inputs = {os.path.abspath(f) for f in (p.hklfilename, p.matfilename, p.maskfilename, p.imginfilename,
-                                          p.sourcefilename, p.stolfilename) if f}
-    outs = [p.floatfilename, p.intfilename]
-    if p.write_pgm:
-        outs.append(p.pgmfilename)
-    if p.calculate_noise:
-        outs.append(p.noisefilename)
-    for name in outs:
-        path = os.path.abspath(name)
-        if path in inputs:
-            raise NanoBraggError("output file %s would overwrite an input file" % name)
-        folder = os.path.dirname(path)
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise NanoBraggError("cannot write %s: no writable directory %s" % (name, folder))
-
-
 def _print_help(ctx, _param, value):
     if value and not ctx.resilient_parsing:
         click.echo(help_text())
@@ -64,39 +40,15 @@ def _print_help(ctx, _param, value):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def simulate(args):
     """Simulate a diffraction image; takes nanoBragg's flags (see --help)."""
-    from ..outputs import log_run_summary, write_outputs
-    from ..plan import make_plan, save_fdump
-    from ..simulate import resolve_device, run
-    try:
-        p = parse_argv(list(args))
-        _check_outputs(p)
-        plan = make_plan(p, _out)
-        result = run(plan, threads=p.threads, kernel=p.kernel, device=resolve_device(p.device, _out))
-        save_fdump(plan, _out)
-        log_run_summary(result, _out)
-        write_outputs(result, _out)
-    except NanoBraggError as e:
-        sys.stdout.flush()
-        click.echo("nbnumba simulate: error: %s" % e, err=True)
-        sys.exit(e.exit_code)
-    except OSError as e:
-        sys.stdout.flush()
-        click.echo("nbnumba simulate: error: %s: %s" % (e.filename or "", e.strerror or e), err=True)
-        sys.exit(9)
-    sys.stdout.flush()
+    code = run_simulate(args)
+    if code:
+        sys.exit(code)
 
 
 def entry():
-    """Console-script entry: the CLI, then os._exit, which skips the interpreter's and numba's
-    teardown (about 0.35 s per process). In-process callers (tests, CliRunner) use `main`."""
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """The console script (see nbnumba.cli.entry)."""
+    from .entry import entry as _entry
+    _entry()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""The `nbnumba` console script. A plain `nbnumba simulate FLAGS...` goes straight to the simulation
+without importing click; everything else (--help, --version, bench, errors in the command line of
+the group itself) goes through the click group in `nbnumba.cli.main`. Either way the process ends
+with os._exit, which skips the interpreter's teardown (and numba's, when it was loaded)."""
+import os
+import sys
+
+
+def _plain_simulate(argv):
+    # "--help" and "--" mean something to click's parser for the simulate command; leave them to it
+    return argv[:1] == ["simulate"] and not any(a in ("--help", "--") for a in argv[1:])
+
+
+def entry(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if _plain_simulate(argv):
+            from .simulate import simulate
+            code = simulate(argv[1:])
+        else:
+            from .main import main
+            main(argv, prog_name="nbnumba")
+            code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    entry()
