@@ -1,7 +1,9 @@
 """The native kernel cache: entries built by numba, saved, mapped back without numba, and rebuilt
 whenever the cache cannot be trusted."""
+import ctypes
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ import sys
 from nbnumba.api import params, run_simulation
 r = run_simulation(params("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 24 -mosaic 0.2 "
                           "-mosaic_dom 3".split()))
-print(repr(r.max_I), repr(r.mean), "numba" in sys.modules)
+print(repr(r.max_I), repr(r.mean), "numba" in sys.modules, "llvmlite" in sys.modules)
 """
 
 
@@ -35,6 +37,8 @@ def test_a_warm_run_does_not_import_numba():
     second = _python(_RUN)
     assert second[:2] == first[:2]
     assert second[2] == "False"
+    if shutil.which("ld"):
+        assert second[3] == "False"     # the shared libraries open without llvmlite
 
 
 def test_without_the_cache_the_same_numbers():
@@ -53,15 +57,45 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "nbnumba-native"
 
 
+def _from_shared_library(k):
+    return isinstance(k._keepalive, ctypes.CDLL)
+
+
 def test_saved_entry_maps_back_and_computes(private_cache):
     built = native._obtain("gammln")
     obj, meta = native._cache_paths("gammln")
     assert obj.is_file() and meta.is_file() and obj.parent == private_cache
     loaded = native._load("gammln", obj, meta)
     assert loaded is not None
+    assert _from_shared_library(loaded) == bool(shutil.which("ld"))
+    obj.with_suffix(".so").unlink(missing_ok=True)
+    mapped = native._load("gammln", obj, meta)       # the object file, through llvmlite
+    assert mapped is not None and not _from_shared_library(mapped)
     for x in (0.5, 3.0, 12.5, 170.0):
-        assert loaded(x) == built(x)
+        assert loaded(x) == built(x) == mapped(x)
         assert loaded(x) == pytest.approx(math.lgamma(x), rel=1e-6)
+
+
+def test_without_a_linker_the_object_file_serves(private_cache, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    built = native._obtain("rmsd_pass")
+    obj, meta = native._cache_paths("rmsd_pass")
+    assert not obj.with_suffix(".so").exists()
+    loaded = native._load("rmsd_pass", obj, meta)
+    assert loaded is not None and not _from_shared_library(loaded)
+    image = np.linspace(0, 5, 7, dtype=np.float32)
+    assert loaded(image, 1.5, np.arange(7)) == built(image, 1.5, np.arange(7))
+
+
+@pytest.mark.skipif(not shutil.which("ld"), reason="no system linker")
+def test_a_corrupt_shared_library_falls_back_to_the_object(private_cache):
+    native._obtain("gammln")
+    obj, meta = native._cache_paths("gammln")
+    so = obj.with_suffix(".so")
+    so.write_bytes(so.read_bytes()[:-32] + b"\0" * 32)
+    loaded = native._load("gammln", obj, meta)
+    assert loaded is not None and not _from_shared_library(loaded)
+    assert loaded(4.0) == pytest.approx(math.log(6.0), rel=1e-6)
 
 
 def test_corrupt_or_foreign_cache_is_rebuilt(private_cache):
@@ -82,7 +116,7 @@ def test_a_new_key_replaces_the_old_files(private_cache, monkeypatch):
     monkeypatch.setattr(native, "_key_base", "other")
     native._obtain("rmsd_pass")
     second = sorted(p.name for p in private_cache.iterdir())
-    assert len(first) == len(second) == 2 and not set(first) & set(second)
+    assert len(first) == len(second) == (3 if shutil.which("ld") else 2) and not set(first) & set(second)
 
 
 def test_every_cached_object_needs_only_stubs_and_this_process():
@@ -161,3 +195,19 @@ def test_int_and_pgm_conversions_at_the_edges():
     inside[[7, 8]] = True
     ints = int_image(f + 100, 1.0, 0.0, p)
     assert ints[~inside].tolist() == [0] * 16 and ints[inside].tolist() == _int_reference(f[inside] + 100, 1.0, 0.0).tolist()
+
+
+@pytest.mark.skipif(not shutil.which("ld"), reason="no system linker")
+def test_a_stubbed_runtime_helper_reports_and_aborts(private_cache):
+    """The shared library carries its own stubs for numba's error-path helpers: calling one says
+    what happened on stderr and aborts, instead of jumping to an unresolved address."""
+    native._obtain("rmsd_pass")
+    obj, meta = native._cache_paths("rmsd_pass")
+    stubs = __import__("json").loads(meta.read_text())["stubs"]
+    assert "numba_do_raise" in stubs
+    code = ("import ctypes, sys; lib = ctypes.CDLL(sys.argv[1]); "
+            "ctypes.CFUNCTYPE(None)(ctypes.cast(lib['numba_do_raise'], ctypes.c_void_p).value)()")
+    proc = subprocess.run([sys.executable, "-c", code, str(obj.with_suffix(".so"))], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode < 0
+    assert "nbnumba: internal error in a compiled kernel" in proc.stderr

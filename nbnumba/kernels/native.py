@@ -3,8 +3,10 @@
 Importing numba and loading its typing tables costs about 0.4 s per process, more than the whole
 fast kernel needs for most images. So every kernel the CPU path calls is an *entry*: a numba function
 wrapped once as a C-callable `cfunc` whose arguments are plain pointers and sizes. Its machine code is
-written to the native cache, and a later process maps it in with llvmlite (numba's own code loader)
-and calls it through ctypes, which also releases the GIL, so plain threads run entries in parallel.
+written to the native cache twice: linked by the system linker (`ld`) into a small shared library,
+which a later process opens with ctypes in about a millisecond, and as an object file, which llvmlite
+(numba's own code loader, ~40 ms to import and set up) maps in where there is no linker. Calls go
+through ctypes, which also releases the GIL, so plain threads run entries in parallel.
 
 The cache key covers the kernel sources, the numba and llvmlite installs and this CPU, so an edit or
 an upgrade rebuilds. Where the code cannot be saved or mapped (not Linux/ELF, a symbol that only
@@ -174,21 +176,33 @@ def _install_stamp(package):
     return "%s:%d:%d" % (spec.origin, st.st_mtime_ns, st.st_size)
 
 
+def _cpu_identity():
+    """This CPU as the kernels were compiled for it, read without llvmlite: /proc/cpuinfo's first
+    processor (vendor, family, model, feature flags) and numba's CPU overrides."""
+    try:
+        with open("/proc/cpuinfo", "rb") as fh:
+            first = fh.read(1 << 16).split(b"\n\n", 1)[0]
+    except OSError:
+        first = b"?"
+    keep = (b"vendor_id", b"cpu family", b"model", b"model name", b"flags")
+    lines = [l for l in first.splitlines() if l.split(b":", 1)[0].strip() in keep]
+    env = [os.environ.get(v, "") for v in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT")]
+    return b"\n".join(lines).decode("latin-1"), env
+
+
 _key_base = None
 
 
 def _key(name):
     global _key_base
     if _key_base is None:
-        import llvmlite.binding as ll
-        _llvm_init()
         h = hashlib.sha256()
         here = Path(__file__).resolve().parent
         for f in _KERNEL_SOURCES:
             h.update((here / f).read_bytes())
         h.update((here.parent / "rng.py").read_bytes())     # STATE_DTYPE
         h.update(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
-                       ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten())).encode())
+                       _cpu_identity())).encode())
         _key_base = h.hexdigest()
     return hashlib.sha256((_key_base + name + repr(ENTRIES[name])).encode()).hexdigest()[:32]
 
@@ -229,6 +243,10 @@ def _load(name, obj_path, meta_path):
         return None
     if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         return None
+    if meta.get("shared_sha256"):
+        k = _load_shared(name, obj_path.with_suffix(".so"), meta)
+        if k is not None:
+            return k
     stubs = meta["stubs"]
     if any(s not in stubs and not _in_process(s) for s in undefined_symbols(data)):
         return None
@@ -244,6 +262,18 @@ def _load(name, obj_path, meta_path):
     if not address:
         return None
     return Kernel(name, address, _engine)
+
+
+def _load_shared(name, so_path, meta):
+    """The entry from its shared library, or None (missing, changed, or not loadable here)."""
+    try:
+        if hashlib.sha256(so_path.read_bytes()).hexdigest() != meta["shared_sha256"]:
+            return None
+        lib = ctypes.CDLL(str(so_path))
+        address = ctypes.cast(lib[meta["symbol"]], ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+    return Kernel(name, address, lib) if address else None
 
 
 def _target_machine():
@@ -373,13 +403,90 @@ def _save(compiled, obj_path, meta_path):
     from ..io.atomic import atomic_write
     obj_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(obj_path, data)
-    meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": hashlib.sha256(data).hexdigest()}
+    meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": hashlib.sha256(data).hexdigest(),
+            "shared_sha256": _link_shared(library, stubs, obj_path.with_suffix(".so"), compiled.native_name)}
     atomic_write(meta_path, json.dumps(meta).encode())
     # earlier builds of this entry (older sources or installs) are never loaded again
     name = obj_path.stem.rsplit("-", 1)[0]
     for old in obj_path.parent.glob(name + "-*"):
-        if old.stem != obj_path.stem and old.suffix in (".o", ".json"):
+        if old.stem != obj_path.stem and old.suffix in (".o", ".so", ".json"):
             try:
                 old.unlink()
             except OSError:
                 pass
+
+
+_STUB_MESSAGE = b"nbnumba: internal error in a compiled kernel (an error path that needs numba's runtime)\n"
+
+
+def _stub_ir(names):
+    """LLVM IR defining each name as a function that reports an internal error and aborts."""
+    n = len(_STUB_MESSAGE)
+    text = "".join("\\%02X" % b for b in _STUB_MESSAGE)
+    ir = ['@nbnumba_stub_msg = private unnamed_addr constant [%d x i8] c"%s"' % (n, text),
+          "declare i64 @write(i32, i8*, i64)", "declare void @abort()"]
+    for name in names:
+        ir.append("define void @%s() {\n  call i64 @write(i32 2, i8* getelementptr ([%d x i8], [%d x i8]* "
+                  "@nbnumba_stub_msg, i64 0, i64 0), i64 %d)\n  call void @abort()\n  unreachable\n}"
+                  % (name, n, n, n))
+    return "\n".join(ir)
+
+
+def _loaded_path(soname):
+    """The file of a shared library this process has mapped (e.g. libm.so.6), or None."""
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                path = line.rstrip("\n").split(None, 5)[-1]
+                if os.path.basename(path) == soname:
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _link_shared(library, stubs, so_path, symbol):
+    """Links the entry, compiled position-independent, and its stubs into a shared library with the
+    system linker; returns its sha256, or None where there is no linker or the result won't load."""
+    import shutil
+    import subprocess
+    import tempfile
+    from llvmlite import binding as ll
+    from numba.core import config
+    linker = shutil.which("ld")
+    if linker is None:
+        return None
+    codegen = library._codegen
+    target = ll.Target.from_triple(ll.get_process_triple())
+    # the JIT's own CPU, features and optimisation level; only the relocation model differs
+    tm = target.create_target_machine(cpu=codegen._get_host_cpu_name(), features=codegen._tm_features,
+                                      opt=config.OPT,
+                                      reloc="pic", codemodel="default")
+    kernel_obj = tm.emit_object(ll.parse_bitcode(library._final_module.as_bitcode()))
+    stub_module = ll.parse_assembly(_stub_ir(stubs))
+    stub_module.triple = ll.get_process_triple()
+    stub_obj = tm.emit_object(stub_module)
+    libm = _loaded_path("libm.so.6")
+    with tempfile.TemporaryDirectory(dir=so_path.parent) as tmp:
+        files = []
+        for fname, blob in (("kernel.o", kernel_obj), ("stubs.o", stub_obj)):
+            files.append(os.path.join(tmp, fname))
+            with open(files[-1], "wb") as fh:
+                fh.write(blob)
+        out = os.path.join(tmp, "entry.so")
+        cmd = [linker, "-shared", "-Bsymbolic", "-z", "noexecstack", "-o", out] + files + ([libm] if libm else [])
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=120)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode != 0:
+            return None
+        try:
+            lib = ctypes.CDLL(out)          # every symbol resolves here (RTLD_NOW), or OSError
+            lib[symbol]
+        except (OSError, AttributeError):
+            return None
+        with open(out, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        os.replace(out, so_path)
+    return digest
