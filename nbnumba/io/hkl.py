@@ -6,7 +6,6 @@ shifts the records of both passes, differently (quirk B5). The grid has one extr
 each axis; default_F fills only [0, range) (quirk B6).
 """
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,18 +60,23 @@ def _non_integer(v):
     return math.isnan(v)
 
 
-# a file made only of records "h k l F" with plain integer indices below 1e9 and a decimal F: both of
-# C's passes then read the same records whole, so a vectorised parse gives exactly the same table
-_PLAIN_FILE = re.compile(rb"(?:\s*[+-]?[0-9]{1,9}\s+[+-]?[0-9]{1,9}\s+[+-]?[0-9]{1,9}\s+"
-                         rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?(?=\s|\Z))*\s*\Z")
-
-
 def _plain_records(data):
-    """(h, k, l, F) arrays for a plain file (see _PLAIN_FILE), else None (use the fscanf emulation)."""
-    if not _PLAIN_FILE.match(data):
+    """(h, k, l, F) arrays for a file made only of records "h k l F" with plain integer indices below
+    1e9 and a decimal F, else None (use the fscanf emulation). Both of C's passes read such a file's
+    records whole, so a one-pass parse gives exactly the same table."""
+    from ..kernels.layout import HKL_NOT_PLAIN, HKL_SLOW_F
+    from ..kernels.native import kernel
+    cap = (len(data) + 1) // 8 + 1          # a record and its separator take at least 8 bytes
+    hkl = np.empty((cap, 3), np.int64)
+    F = np.empty(cap, np.float64)
+    count = kernel("hkl_scan")(np.frombuffer(data, np.uint8), hkl, F)
+    if count == HKL_NOT_PLAIN:
         return None
-    vals = np.array(data.split(), dtype=np.float64).reshape(-1, 4)
-    return vals[:, 0].astype(np.int64), vals[:, 1].astype(np.int64), vals[:, 2].astype(np.int64), vals[:, 3]
+    if count == HKL_SLOW_F:
+        # a long or far-out F: NumPy's correctly rounded parser, as strtod reads it
+        F = np.array(data.split()[3::4], dtype=np.float64)
+        count = F.size
+    return hkl[:count, 0], hkl[:count, 1], hkl[:count, 2], F[:count]
 
 
 def _plain_table(path, recs, default_F, log):

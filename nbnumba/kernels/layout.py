@@ -18,3 +18,7 @@ CHUNK = 32      # exact: list positions per chunk, small enough to balance uneve
 TILE = 256      # fast: pixels per tile
 F_ROWS = 14     # fast: float and integer scratch rows per thread, each TILE long (fast._tile)
 I_ROWS = 5
+
+# what kernels/hkltext.scan_plain returns instead of a record count
+HKL_NOT_PLAIN = -1   # some text is not a plain record: the caller uses the fscanf emulation
+HKL_SLOW_F = -2      # plain, but some F needs a full decimal conversion (>19 digits or a large exponent)

@@ -68,6 +68,7 @@ ENTRIES = {
                    "idum i8[:], out u2[:], totals f8[:]"),
     "rng_call": Entry("rng", "call", "f4", "state state[:], idum i8[:], which i8, x f4"),
     "gammln": Entry("rng", "gammln", "f4", "xx f4"),
+    "hkl_scan": Entry("hkltext", "scan_plain", "i8", "data u1[:], hkl i8[:,:], F f8[:]"),
     "int_image": Entry("convert", "int_image", "void",
                        "floatimage f4[:], scale f8, adc f8, fpixels i8, x0 i8, x1 i8, y0 i8, y1 i8, out u2[:]"),
     "pgm_image": Entry("convert", "pgm_image", "void",
@@ -150,7 +151,7 @@ def _obtain(name):
 
 # ---------------------------------------------------------------------------- the cache
 
-_KERNEL_SOURCES = ("convert.py", "exact.py", "fast.py", "jit.py", "layout.py", "native.py", "pixel.py", "rng.py", "stats.py",
+_KERNEL_SOURCES = ("convert.py", "exact.py", "fast.py", "hkltext.py", "jit.py", "layout.py", "native.py", "pixel.py", "rng.py", "stats.py",
                    "vecmath.py")
 
 
