@@ -40,10 +40,58 @@ def header_for(p, denzo_sign):
         osc_range_deg=p.osc * RTD, twotheta_deg=p.detector_twotheta * RTD)
 
 
+class _InBackground:
+    """fn(*args) in a thread (the compiled kernels release the GIL); result() waits for it and returns
+    its value or raises its error."""
+
+    def __init__(self, fn, *args):
+        import threading
+        self._value = self._error = None
+
+        def work():
+            try:
+                self._value = fn(*args)
+            except BaseException as e:     # re-raised by result(), in the caller's thread
+                self._error = e
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def write_outputs(result, log=print):
     """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None."""
     plan = result.plan
     p = plan.p
+    flat = result.floatimage
+    noise_job = None
+    if p.calculate_noise:
+        # the noise pass is serial (one random sequence) and reads only the float image: it runs while
+        # the other images are converted and written
+        noise_job = _InBackground(noise_image, plan.rng, flat, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
+                                  p.roi_ymin, p.roi_ymax, p.adc_offset, np.array([p.seed], np.int64))
+    try:
+        _write_images(result, log)
+    except BaseException:
+        if noise_job is not None:
+            noise_job._thread.join()
+        raise
+    if noise_job is None:
+        return None
+    noise, photons, overloads = noise_job.result()
+    log("%.0f photons on noise image (%d overloads)" % (photons, overloads))
+    log("writing %s as %d-byte integers" % (p.noisefilename, 2))
+    write_smv(p.noisefilename, header_for(p, +1.0), noise)
+    return noise
+
+
+def _write_images(result, log):
+    """The float, int and PGM images, with their log lines."""
+    p = result.plan.p
     flat = result.floatimage
     npx = p.fpixels * p.spixels
     log("writing %s as %d %d-byte floats" % (p.floatfilename, npx, 4))
@@ -68,15 +116,6 @@ def write_outputs(result, log=print):
         log("pgm_scale = %g" % pscale)
         log("writing %s as %d-byte integers" % (p.pgmfilename, 1))
         write_pgm(p.pgmfilename, p.fpixels, p.spixels, pscale, pgm_image(flat, pscale, p))
-    if not p.calculate_noise:
-        return None
-    seed = np.array([p.seed], np.int64)
-    noise, photons, overloads = noise_image(plan.rng, flat, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
-                                            p.roi_ymin, p.roi_ymax, p.adc_offset, seed)
-    log("%.0f photons on noise image (%d overloads)" % (photons, overloads))
-    log("writing %s as %d-byte integers" % (p.noisefilename, 2))
-    write_smv(p.noisefilename, header_for(p, +1.0), noise)
-    return noise
 
 
 def log_run_summary(result, log=print):

@@ -57,13 +57,19 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "nbnumba-native"
 
 
+def _paths(name):
+    """The entry's (object, metadata) cache paths as Path objects, or None."""
+    paths = native._cache_paths(name)
+    return None if paths is None else tuple(Path(p) for p in paths)
+
+
 def _from_shared_library(k):
     return isinstance(k._keepalive, ctypes.CDLL)
 
 
 def test_saved_entry_maps_back_and_computes(private_cache):
     built = native._obtain("gammln")
-    obj, meta = native._cache_paths("gammln")
+    obj, meta = _paths("gammln")
     assert obj.is_file() and meta.is_file() and obj.parent == private_cache
     loaded = native._load("gammln", obj, meta)
     assert loaded is not None
@@ -79,7 +85,7 @@ def test_saved_entry_maps_back_and_computes(private_cache):
 def test_without_a_linker_the_object_file_serves(private_cache, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     built = native._obtain("rmsd_pass")
-    obj, meta = native._cache_paths("rmsd_pass")
+    obj, meta = _paths("rmsd_pass")
     assert not obj.with_suffix(".so").exists()
     loaded = native._load("rmsd_pass", obj, meta)
     assert loaded is not None and not _from_shared_library(loaded)
@@ -90,7 +96,7 @@ def test_without_a_linker_the_object_file_serves(private_cache, monkeypatch):
 @pytest.mark.skipif(not shutil.which("ld"), reason="no system linker")
 def test_a_corrupt_shared_library_falls_back_to_the_object(private_cache):
     native._obtain("gammln")
-    obj, meta = native._cache_paths("gammln")
+    obj, meta = _paths("gammln")
     so = obj.with_suffix(".so")
     so.write_bytes(so.read_bytes()[:-32] + b"\0" * 32)
     loaded = native._load("gammln", obj, meta)
@@ -100,7 +106,8 @@ def test_a_corrupt_shared_library_falls_back_to_the_object(private_cache):
 
 def test_corrupt_or_foreign_cache_is_rebuilt(private_cache):
     native._obtain("gammln")
-    obj, meta = native._cache_paths("gammln")
+    obj, meta = _paths("gammln")
+    obj.with_suffix(".so").unlink(missing_ok=True)
     obj.write_bytes(obj.read_bytes()[:-16] + b"\0" * 16)
     assert native._load("gammln", obj, meta) is None       # checksum
     rebuilt = native._obtain("gammln")
@@ -124,7 +131,7 @@ def test_every_cached_object_needs_only_stubs_and_this_process():
     something any Python process provides (libc, libm, the C API)."""
     for name in ("render_exact", "render_fast", "noise"):
         native.kernel(name)
-        paths = native._cache_paths(name)
+        paths = _paths(name)
         if paths is None or not paths[0].is_file():
             pytest.skip("no native cache on this platform")
         data = paths[0].read_bytes()
@@ -202,7 +209,7 @@ def test_a_stubbed_runtime_helper_reports_and_aborts(private_cache):
     """The shared library carries its own stubs for numba's error-path helpers: calling one says
     what happened on stderr and aborts, instead of jumping to an unresolved address."""
     native._obtain("rmsd_pass")
-    obj, meta = native._cache_paths("rmsd_pass")
+    obj, meta = _paths("rmsd_pass")
     stubs = __import__("json").loads(meta.read_text())["stubs"]
     assert "numba_do_raise" in stubs
     code = ("import ctypes, sys; lib = ctypes.CDLL(sys.argv[1]); "

@@ -18,7 +18,6 @@ not there without numba): they write into arrays the caller allocates. The few n
 that only error paths reference are resolved to a stub that reports an internal error and aborts.
 """
 import ctypes
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -27,7 +26,6 @@ import struct
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -155,17 +153,42 @@ _KERNEL_SOURCES = ("convert.py", "exact.py", "fast.py", "hkltext.py", "jit.py", 
                    "vecmath.py")
 
 
+def _sha256(data=b""):
+    """CPython's own SHA-256 where it has one (hashlib loads OpenSSL: ~4 ms of every start)."""
+    try:
+        from _sha256 import sha256          # Python 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256        # 3.12 and later
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
+_HERE = os.path.dirname(os.path.realpath(__file__))
+
+
 def cache_dir():
     """NUMBA_CACHE_DIR/nbnumba-native when set, else the package's __pycache__/native when writable,
-    else ~/.cache/nbnumba (or XDG_CACHE_HOME/nbnumba)."""
+    else ~/.cache/nbnumba (or XDG_CACHE_HOME/nbnumba). Paths here are strings (pathlib costs ~4 ms
+    of start-up)."""
     env = os.environ.get("NUMBA_CACHE_DIR")
     if env:
-        return Path(env) / "nbnumba-native"
-    here = Path(__file__).resolve().parent / "__pycache__"
-    if os.access(here if here.is_dir() else here.parent, os.W_OK):
-        return here / "native"
+        return os.path.join(env, "nbnumba-native")
+    here = os.path.join(_HERE, "__pycache__")
+    if os.access(here if os.path.isdir(here) else _HERE, os.W_OK):
+        return os.path.join(here, "native")
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(home) / "nbnumba"
+    return os.path.join(home, "nbnumba")
+
+
+def _read(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _with_suffix(path, suffix):
+    return os.path.splitext(path)[0] + suffix
 
 
 def _install_stamp(package):
@@ -197,23 +220,22 @@ _key_base = None
 def _key(name):
     global _key_base
     if _key_base is None:
-        h = hashlib.sha256()
-        here = Path(__file__).resolve().parent
+        h = _sha256()
         for f in _KERNEL_SOURCES:
-            h.update((here / f).read_bytes())
-        h.update((here.parent / "rng.py").read_bytes())     # STATE_DTYPE
+            h.update(_read(os.path.join(_HERE, f)))
+        h.update(_read(os.path.join(os.path.dirname(_HERE), "rng.py")))     # STATE_DTYPE
         h.update(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
                        _cpu_identity())).encode())
         _key_base = h.hexdigest()
-    return hashlib.sha256((_key_base + name + repr(ENTRIES[name])).encode()).hexdigest()[:32]
+    return _sha256((_key_base + name + repr(ENTRIES[name])).encode()).hexdigest()[:32]
 
 
 def _cache_paths(name):
     """(object file, metadata file) for the entry, or None where native code cannot be cached."""
     if not sys.platform.startswith("linux") or os.environ.get("NBNUMBA_NO_NATIVE_CACHE"):
         return None
-    base = cache_dir() / ("%s-%s" % (name, _key(name)))
-    return base.with_suffix(".o"), base.with_suffix(".json")
+    base = os.path.join(cache_dir(), "%s-%s" % (name, _key(name)))
+    return base + ".o", base + ".json"
 
 
 # ---------------------------------------------------------------------------- loading
@@ -238,16 +260,19 @@ def _load(name, obj_path, meta_path):
     """The entry mapped from the cache, or None when it is not there or not usable here."""
     global _engine
     try:
-        meta = json.loads(meta_path.read_text())
-        data = obj_path.read_bytes()
+        meta = json.loads(_read(meta_path))
     except (OSError, ValueError):
         return None
-    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-        return None
     if meta.get("shared_sha256"):
-        k = _load_shared(name, obj_path.with_suffix(".so"), meta)
+        k = _load_shared(name, _with_suffix(obj_path, ".so"), meta)
         if k is not None:
             return k
+    try:
+        data = _read(obj_path)
+    except OSError:
+        return None
+    if _sha256(data).hexdigest() != meta.get("sha256"):
+        return None
     stubs = meta["stubs"]
     if any(s not in stubs and not _in_process(s) for s in undefined_symbols(data)):
         return None
@@ -268,9 +293,9 @@ def _load(name, obj_path, meta_path):
 def _load_shared(name, so_path, meta):
     """The entry from its shared library, or None (missing, changed, or not loadable here)."""
     try:
-        if hashlib.sha256(so_path.read_bytes()).hexdigest() != meta["shared_sha256"]:
+        if _sha256(_read(so_path)).hexdigest() != meta["shared_sha256"]:
             return None
-        lib = ctypes.CDLL(str(so_path))
+        lib = ctypes.CDLL(so_path)
         address = ctypes.cast(lib[meta["symbol"]], ctypes.c_void_p).value
     except (OSError, AttributeError):
         return None
@@ -342,10 +367,13 @@ _NUMBA_RUNTIME = ("numba_", "NRT_")
 
 def _build(name, paths):
     """Compiles the entry with numba; saves its machine code to the cache when it can stand alone."""
+    import glob
+
     from numba import carray, cfunc, from_dtype, types
 
     entry = ENTRIES[name]
-    if paths is not None and any(p != paths[0] for p in paths[0].parent.glob(name + "-*.o")):
+    if paths is not None and any(p != paths[0] for p in glob.glob(os.path.join(os.path.dirname(paths[0]),
+                                                                              glob.escape(name) + "-*.o"))):
         _forget_numba_caches()
     target = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
     numba_types = {"i1": types.int8, "u1": types.uint8, "u2": types.uint16, "i8": types.int64, "f4": types.float32,
@@ -378,6 +406,8 @@ def _forget_numba_caches():
     """An older build of this entry exists, so the kernel sources (or numba) changed since. numba's
     own cache checks only each function's own file: a function whose callee changed in another file
     would load stale from it. Drop numba's cache files of the kernel modules before compiling."""
+    import glob
+
     from numba.core.dispatcher import Dispatcher
     folders = set()
     for f in _KERNEL_SOURCES:
@@ -386,9 +416,9 @@ def _forget_numba_caches():
                        if isinstance(v, Dispatcher) and hasattr(v._cache, "_cache_path"))
     for folder in folders:
         for f in _KERNEL_SOURCES:
-            for stale in Path(folder).glob(f[:-3] + ".*.nb[ic]"):
+            for stale in glob.glob(os.path.join(folder, f[:-3] + ".*.nb[ic]")):
                 try:
-                    stale.unlink()
+                    os.unlink(stale)
                 except OSError:
                     pass
 
@@ -401,10 +431,13 @@ def _save(compiled, obj_path, meta_path):
     stubs = sorted({s for s in undefined_symbols(data) if s.startswith(_NUMBA_RUNTIME)})
     if any(not s.startswith(_NUMBA_RUNTIME) and not _in_process(s) for s in undefined_symbols(data)):
         return              # needs something only numba's process provides: keep it in-process
+    from pathlib import Path
+
     from ..io.atomic import atomic_write
+    obj_path = Path(obj_path)
     obj_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(obj_path, data)
-    meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": hashlib.sha256(data).hexdigest(),
+    meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": _sha256(data).hexdigest(),
             "shared_sha256": _link_shared(library, stubs, obj_path.with_suffix(".so"), compiled.native_name)}
     atomic_write(meta_path, json.dumps(meta).encode())
     # earlier builds of this entry (older sources or installs) are never loaded again
@@ -488,6 +521,6 @@ def _link_shared(library, stubs, so_path, symbol):
         except (OSError, AttributeError):
             return None
         with open(out, "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
+            digest = _sha256(fh.read()).hexdigest()
         os.replace(out, so_path)
     return digest
