@@ -275,3 +275,31 @@ def test_sincg_fast_against_chebyshev_identity():
                 u0, u1 = u1, 2.0 * c * u1 - u0
                 u = u1
             assert abs(sincg_fast(h, float(n))) == pytest.approx(abs(u), rel=1e-12, abs=1e-13 * n)
+
+
+def test_polarizations_against_the_atan2_formula():
+    """The fast kernel's cos(2 psi) from e and b (no atan2/cos) agrees with vecmath's libm formula,
+    including the degenerate frame (axis along the beam), Kahn 0, and pixels already done."""
+    from nbnumba.kernels.fast import _polarizations
+    from nbnumba.kernels.vecmath import polarization_factor, unitize
+    rng = np.random.default_rng(5)
+    for kahn, axis, beam in ((0.0, (0, 0, 1.0), (1.0, 0, 0)), (0.7, (0, 0, 1.0), (1.0, 0.01, 0)),
+                             (1.0, (0, 1.0, 0), (1.0, 0, 0)), (0.5, (1.0, 0, 0), (1.0, 0, 0))):
+        d = rng.normal(size=(3, 64)) + np.array([[2.0], [0.0], [0.0]])
+        polar = np.zeros(64)
+        polar[5] = 0.25                      # already computed: left alone
+        on = np.ones(64, np.int64)
+        on[7] = 0                            # this source does not reach it: left at 0
+        ux, uy, uz = d.copy()
+        ix, iy, iz = (-v for v in beam)
+        pending = _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, np.array(axis))
+        assert pending                       # pixel 7 is still 0
+        _, uix, uiy, uiz = unitize(ix, iy, iz)
+        for j in range(64):
+            if j == 5 or j == 7:
+                assert polar[j] == (0.25 if j == 5 else 0.0)
+                continue
+            _, dx, dy, dz = unitize(*d[:, j])
+            assert (ux[j], uy[j], uz[j]) == (dx, dy, dz)       # re-unitized in place (quirk D10)
+            want = polarization_factor(kahn, uix, uiy, uiz, dx, dy, dz, *axis)
+            assert polar[j] == pytest.approx(want, rel=1e-14, abs=1e-15)

@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from .jit import inline, jit, magnitude, polarization_factor, unitize
+from .jit import cross, inline, jit, magnitude, unitize
 from .layout import (F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
                      F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED, I_FPIXELS, I_HKLS, I_HMIN,
                      I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE, TILE)
@@ -279,14 +279,34 @@ def _dmin_cut(sx, sy, sz, w, on, dmin):
 
 @jit
 def _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, axis):
-    """Polarization for pixels still at 0 that this source reaches; returns whether any is still 0."""
+    """Polarization for pixels still at 0 that this source reaches; returns whether any is still 0.
+    vecmath.polarization_factor's formula with the source's frame (B, E) built once, and
+    cos(2 psi) = (e^2 - b^2) / (e^2 + b^2) for psi = -atan2(b, e) instead of libm's atan2 and cos."""
     pending = False
+    _, uix, uiy, uiz = unitize(ix, iy, iz)
+    bx, by, bz = cross(axis[0], axis[1], axis[2], uix, uiy, uiz)
+    _, bx, by, bz = unitize(bx, by, bz)
+    ex, ey, ez = cross(uix, uiy, uiz, bx, by, bz)
+    _, ex, ey, ez = unitize(ex, ey, ez)
     for j in range(polar.shape[0]):
         if polar[j] == 0.0 and on[j]:
             # C re-unitizes the diffracted vector in place (quirk D10); later sources see it
-            _, uix, uiy, uiz = unitize(ix, iy, iz)
-            _, ux[j], uy[j], uz[j] = unitize(ux[j], uy[j], uz[j])
-            polar[j] = polarization_factor(kahn, uix, uiy, uiz, ux[j], uy[j], uz[j], axis[0], axis[1], axis[2])
+            _, dx, dy, dz = unitize(ux[j], uy[j], uz[j])
+            ux[j] = dx
+            uy[j] = dy
+            uz[j] = dz
+            c2t = uix * dx + uiy * dy + uiz * dz
+            c2t_sqr = c2t * c2t
+            cos2psi = 1.0
+            if kahn != 0.0:
+                e_out = dx * ex + dy * ey + dz * ez
+                b_out = dx * bx + dy * by + dz * bz
+                norm = e_out * e_out + b_out * b_out
+                if norm > 0.0:
+                    cos2psi = (e_out * e_out - b_out * b_out) / norm
+                elif norm != norm:
+                    cos2psi = norm
+            polar[j] = 0.5 * (1.0 + c2t_sqr - kahn * cos2psi * (1.0 - c2t_sqr))
         pending = pending or polar[j] == 0.0
     return pending
 
