@@ -23,7 +23,8 @@ from .jit import cross, inline, jit, magnitude, unitize
 from .layout import (F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
                      F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED, I_FPIXELS, I_HKLS, I_HMIN,
                      I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE, TILE)
-from .pixel import layer_capture, lattice_factor, pixel_value, solid_angle, subpixel_position
+from .pixel import (detector_frame, flat_position, layer_capture, lattice_factor, pixel_value, solid_angle,
+                    subpixel_position)
 
 # ---- the lattice factor without libm
 # Why the reduction is exact: with h0 any integer, d = h - h0 is computed without rounding, and for an
@@ -193,16 +194,23 @@ def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
     wbase = 1.0 if table else F2
     polar_pending = ip[I_NOPOLAR] == 0
     omega_pending = True
+    frame = detector_frame(det)
     for thick_tic in range(ip[I_THICKSTEPS]):
         Odet = thick_tic * fp[F_THICKSTEP]
         capture[:] = 1.0 if fp[F_THICK] == 0.0 else 0.0
         capture_pending = fp[F_THICK] != 0.0
         for subS in range(oversample):
             for subF in range(oversample):
-                for j in range(npx):
-                    x, y, z = subpixel_position(fi[j], si[j], subF, subS, Odet, fp[F_SUBPIXEL], oversample, det,
-                                                curved, fp[F_DISTANCE])
-                    airpath[j], ux[j], uy[j], uz[j] = unitize(x, y, z)
+                if curved:
+                    for j in range(npx):
+                        x, y, z = subpixel_position(fi[j], si[j], subF, subS, Odet, fp[F_SUBPIXEL], oversample,
+                                                    det, curved, fp[F_DISTANCE])
+                        airpath[j], ux[j], uy[j], uz[j] = unitize(x, y, z)
+                else:
+                    # the flat detector inline, so that this loop vectorises
+                    for j in range(npx):
+                        x, y, z = flat_position(fi[j], si[j], subF, subS, Odet, fp[F_SUBPIXEL], oversample, frame)
+                        airpath[j], ux[j], uy[j], uz[j] = unitize(x, y, z)
                 # C computes these for a pixel's first sub-pixel only (without -oversample_*): each
                 # is redone while it is still exactly 0, as C's test does
                 if omega_pending:
@@ -243,13 +251,15 @@ def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
 
 @jit
 def _solid_angles(omega_px, airpath, fp, point):
-    """omega for pixels whose value is still 0; returns whether any is still 0."""
-    pending = False
+    """omega for pixels whose value is still 0; returns whether any is still 0. Written with selects
+    rather than branches so that it vectorises."""
+    pending = 0
     for j in range(omega_px.shape[0]):
-        if omega_px[j] == 0.0:
-            omega_px[j] = solid_angle(airpath[j], fp, point)
-            pending = pending or omega_px[j] == 0.0
-    return pending
+        v = omega_px[j]
+        v = solid_angle(airpath[j], fp, point) if v == 0.0 else v
+        omega_px[j] = v
+        pending += v == 0.0
+    return pending > 0
 
 
 @jit
@@ -281,34 +291,34 @@ def _dmin_cut(sx, sy, sz, w, on, dmin):
 def _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, axis):
     """Polarization for pixels still at 0 that this source reaches; returns whether any is still 0.
     vecmath.polarization_factor's formula with the source's frame (B, E) built once, and
-    cos(2 psi) = (e^2 - b^2) / (e^2 + b^2) for psi = -atan2(b, e) instead of libm's atan2 and cos."""
-    pending = False
+    cos(2 psi) = (e^2 - b^2) / (e^2 + b^2) for psi = -atan2(b, e) instead of libm's atan2 and cos.
+    Every pixel is computed and the result kept by a select, so that the loop vectorises."""
     _, uix, uiy, uiz = unitize(ix, iy, iz)
     bx, by, bz = cross(axis[0], axis[1], axis[2], uix, uiy, uiz)
     _, bx, by, bz = unitize(bx, by, bz)
     ex, ey, ez = cross(uix, uiy, uiz, bx, by, bz)
     _, ex, ey, ez = unitize(ex, ey, ez)
+    pending = 0
     for j in range(polar.shape[0]):
-        if polar[j] == 0.0 and on[j]:
-            # C re-unitizes the diffracted vector in place (quirk D10); later sources see it
-            _, dx, dy, dz = unitize(ux[j], uy[j], uz[j])
-            ux[j] = dx
-            uy[j] = dy
-            uz[j] = dz
-            c2t = uix * dx + uiy * dy + uiz * dz
-            c2t_sqr = c2t * c2t
-            cos2psi = 1.0
-            if kahn != 0.0:
-                e_out = dx * ex + dy * ey + dz * ez
-                b_out = dx * bx + dy * by + dz * bz
-                norm = e_out * e_out + b_out * b_out
-                if norm > 0.0:
-                    cos2psi = (e_out * e_out - b_out * b_out) / norm
-                elif norm != norm:
-                    cos2psi = norm
-            polar[j] = 0.5 * (1.0 + c2t_sqr - kahn * cos2psi * (1.0 - c2t_sqr))
-        pending = pending or polar[j] == 0.0
-    return pending
+        todo = (polar[j] == 0.0) & (on[j] != 0)
+        # C re-unitizes the diffracted vector in place (quirk D10); later sources see it
+        _, dx, dy, dz = unitize(ux[j], uy[j], uz[j])
+        c2t = uix * dx + uiy * dy + uiz * dz
+        c2t_sqr = c2t * c2t
+        e_out = dx * ex + dy * ey + dz * ez
+        b_out = dx * bx + dy * by + dz * bz
+        norm = e_out * e_out + b_out * b_out
+        # atan2(0, 0) is 0 (cos 1); a NaN stays NaN
+        cos2psi = (e_out * e_out - b_out * b_out) / norm if norm > 0.0 else (norm if norm != norm else 1.0)
+        cos2psi = cos2psi if kahn != 0.0 else 1.0
+        value = 0.5 * (1.0 + c2t_sqr - kahn * cos2psi * (1.0 - c2t_sqr))
+        ux[j] = dx if todo else ux[j]
+        uy[j] = dy if todo else uy[j]
+        uz[j] = dz if todo else uz[j]
+        v = value if todo else polar[j]
+        polar[j] = v
+        pending += v == 0.0
+    return pending > 0
 
 
 @jit

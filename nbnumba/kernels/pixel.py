@@ -18,14 +18,28 @@ from .layout import (F_CLOSE, F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDG
                      I_THICKSTEPS, ROUND, SQUARE)
 
 
+@inline
+def flat_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversample, frame):
+    """Lab position of a sub-pixel on the flat detector (C 2690-2706); frame = det[0:4] flattened
+    (fdet, sdet, odet, pix0), a tuple so that a caller's loop over pixels keeps it in registers."""
+    Fdet = subpixel_size * (fpixel * oversample + subF) + subpixel_size / 2.0
+    Sdet = subpixel_size * (spixel * oversample + subS) + subpixel_size / 2.0
+    x = Fdet * frame[0] + Sdet * frame[3] + Odet * frame[6] + frame[9]
+    y = Fdet * frame[1] + Sdet * frame[4] + Odet * frame[7] + frame[10]
+    z = Fdet * frame[2] + Sdet * frame[5] + Odet * frame[8] + frame[11]
+    return x, y, z
+
+
+@inline
+def detector_frame(det):
+    return (det[0, 0], det[0, 1], det[0, 2], det[1, 0], det[1, 1], det[1, 2], det[2, 0], det[2, 1], det[2, 2],
+            det[3, 0], det[3, 1], det[3, 2])
+
+
 @jit
 def subpixel_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversample, det, curved, distance):
     """Lab position of a sub-pixel; det rows: fdet, sdet, odet, pix0, beam (C 2690-2717)."""
-    Fdet = subpixel_size * (fpixel * oversample + subF) + subpixel_size / 2.0
-    Sdet = subpixel_size * (spixel * oversample + subS) + subpixel_size / 2.0
-    x = Fdet * det[0, 0] + Sdet * det[1, 0] + Odet * det[2, 0] + det[3, 0]
-    y = Fdet * det[0, 1] + Sdet * det[1, 1] + Odet * det[2, 1] + det[3, 1]
-    z = Fdet * det[0, 2] + Sdet * det[1, 2] + Odet * det[2, 2] + det[3, 2]
+    x, y, z = flat_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversample, detector_frame(det))
     if curved:
         # pixel coordinates used as arc lengths on a sphere of radius `distance` (quirk C6)
         vx = distance * det[4, 0]
