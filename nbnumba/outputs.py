@@ -63,17 +63,24 @@ class _InBackground:
         return self._value
 
 
-def write_outputs(result, log=print):
-    """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None."""
+def start_noise(plan, floatimage):
+    """The noise pass in a background thread (None when there is no noise image): it is serial (one
+    random sequence) and reads only the float image, so it runs while everything else is done.
+    Hand the handle to write_outputs."""
+    p = plan.p
+    if not p.calculate_noise:
+        return None
+    return _InBackground(noise_image, plan.rng, floatimage, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
+                         p.roi_ymin, p.roi_ymax, p.adc_offset, np.array([p.seed], np.int64))
+
+
+def write_outputs(result, log=print, noise_job=None):
+    """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None.
+    noise_job: start_noise's handle for this result's image, if the noise pass was started earlier."""
     plan = result.plan
     p = plan.p
-    flat = result.floatimage
-    noise_job = None
-    if p.calculate_noise:
-        # the noise pass is serial (one random sequence) and reads only the float image: it runs while
-        # the other images are converted and written
-        noise_job = _InBackground(noise_image, plan.rng, flat, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
-                                  p.roi_ymin, p.roi_ymax, p.adc_offset, np.array([p.seed], np.int64))
+    if noise_job is None:
+        noise_job = start_noise(plan, result.floatimage)
     try:
         _write_images(result, log)
     except BaseException:

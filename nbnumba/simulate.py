@@ -73,8 +73,9 @@ def resolve_device(device, log=print):
     return chosen
 
 
-def run(plan, threads=0, kernel="exact", device="cpu"):
-    """Renders the plan with the chosen kernel; the result does not depend on `threads`."""
+def run(plan, threads=0, kernel="exact", device="cpu", after_render=None):
+    """Renders the plan with the chosen kernel; the result does not depend on `threads`.
+    after_render(image), if given, is called with the finished float image before the statistics."""
     p = plan.p
     render = renderer(kernel, device)
     order, block_starts = pixel_order(p)
@@ -96,6 +97,8 @@ def run(plan, threads=0, kernel="exact", device="cpu"):
         first = int(hits[0])
         render(order, first + 1, fresh, first, *args, image, omega, switched, threads=threads)
         off_at = int(order[first])
+    if after_render is not None:
+        after_render(image)
     sums = np.zeros(3)
     counts = np.zeros(2, np.int64)
     native("statistics")(image, order, block_starts, sums, counts)

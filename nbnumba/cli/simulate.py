@@ -36,7 +36,7 @@ def _check_outputs(p):
 
 def simulate(args):
     """Runs one simulation from nanoBragg's flags; returns the process exit code."""
-    from ..outputs import log_run_summary, write_outputs
+    from ..outputs import log_run_summary, start_noise, write_outputs
     from ..plan import make_plan, save_fdump
     from ..simulate import resolve_device, run
     from .argv import parse_argv
@@ -44,10 +44,12 @@ def simulate(args):
         p = parse_argv(list(args))
         _check_outputs(p)
         plan = make_plan(p, _out)
-        result = run(plan, threads=p.threads, kernel=p.kernel, device=resolve_device(p.device, _out))
+        noise = []
+        result = run(plan, threads=p.threads, kernel=p.kernel, device=resolve_device(p.device, _out),
+                     after_render=lambda image: noise.append(start_noise(plan, image)))
         save_fdump(plan, _out)
         log_run_summary(result, _out)
-        write_outputs(result, _out)
+        write_outputs(result, _out, noise_job=noise[0] if noise else None)
     except NanoBraggError as e:
         _error(e)
         return e.exit_code
