@@ -139,3 +139,17 @@ def test_cli_rejects_unknown_names():
     assert res.exit_code == 2 and "warp_drive" in res.output
     with pytest.raises(Exception, match="unknown kernel"):
         run_bench(kernels=["slow"])
+
+
+def test_case_runs_take_turns(tmp_path):
+    """Each round runs every side once, in order; a side that fails stops, the others go on."""
+    log = tmp_path / "log"
+    sides = []
+    for name, code in (("a", 0), ("b", 3), ("c", 0)):
+        cmd = ["sh", "-c", "echo %s >> %s; exit %d" % (name, shlex.quote(str(log)), code)]
+        sides.append((name, cmd, tmp_path, dict(os.environ)))
+    got = harness.measure_interleaved(sides, 3, 60.0)
+    assert log.read_text().split() == ["a", "b", "c", "a", "c", "a", "c"]
+    assert got["a"]["ok"] and len(got["a"]["times_s"]) == 3 and got["a"]["median_s"] > 0
+    assert not got["b"]["ok"] and "3" in got["b"]["error"] and got["b"]["times_s"] == []
+    assert got["c"]["ok"] and len(got["c"]["times_s"]) == 3

@@ -121,6 +121,22 @@ def measure(cmd, cwd, env, repeat, timeout):
         runs.append(run_once(cmd, cwd, env, timeout))
         if runs[-1]["error"]:
             break
+    return summarize(runs, cmd)
+
+
+def measure_interleaved(sides, repeat, timeout):
+    """{name: summary} for sides [(name, cmd, cwd, env)] run in turn, repeat rounds (a side stops at
+    its first failure): a slow spell of the machine then hits every side alike."""
+    runs = {name: [] for name, *_ in sides}
+    for _ in range(max(1, repeat)):
+        for name, cmd, cwd, env in sides:
+            if runs[name] and runs[name][-1]["error"]:
+                continue
+            runs[name].append(run_once(cmd, cwd, env, timeout))
+    return {name: summarize(runs[name], cmd) for name, cmd, *_ in sides}
+
+
+def summarize(runs, cmd):
     times = [r["wall_s"] for r in runs if not r["error"]]
     bad = next((r["error"] for r in runs if r["error"]), None)
     ok = bad is None
@@ -243,6 +259,7 @@ class Runner:
         sides = [("nbnumba_" + k, self.nb_cmd(args, k), nbnumba_env(self.threads)) for k in kernels]
         if self.reference:
             sides.insert(0, ("c", [self.reference] + shlex.split(args), self.c_env))
+        runnable = []
         for side, cmd, env in sides:
             if missing:
                 row[side] = failed("missing input(s) %s" % ", ".join(missing), cmd)
@@ -251,7 +268,10 @@ class Runner:
             d.mkdir(parents=True)
             for fname, src in found.items():
                 shutil.copy(src, d / fname)  # same file for both programs
-            row[side] = measure(cmd, d, env, repeat, self.timeout)
+            runnable.append((side, cmd, d, env))
+        # the programs take turns, run after run, so that both see the same machine
+        row.update(measure_interleaved(runnable, repeat, self.timeout))
+        for _, _, d, _ in runnable:
             shutil.rmtree(d)  # output images can be large
         c = row.get("c")
         row["ratio"] = {k: (row["nbnumba_" + k]["median_s"] / c["median_s"]
