@@ -218,3 +218,17 @@ def test_a_stubbed_runtime_helper_reports_and_aborts(private_cache):
                           timeout=60)
     assert proc.returncode < 0
     assert "nbnumba: internal error in a compiled kernel" in proc.stderr
+
+
+def test_functions_python_calls_keep_their_cpython_wrapper():
+    """Kernel functions compiled without a CPython wrapper crash when Python calls them: the ones
+    Python does call (the printout block, the CUDA simulator, the micro-benchmarks) must be pyjit or inline."""
+    import re
+
+    from nbnumba.kernels import jit, pixel
+    called = set(re.findall(r"K\.(\w+)", (ROOT / "nbnumba" / "printout.py").read_text())) | {"pixel_value"}
+    assert {"subpixel_position", "lattice_factor", "tricubic"} <= called
+    for name in sorted(called):
+        f = getattr(pixel, name, None) or getattr(jit, name)
+        assert not f.targetoptions.get("no_cpython_wrapper", False), name
+    assert pixel.reaches_phi_loop.targetoptions.get("no_cpython_wrapper")     # the others are wrapper-less

@@ -30,8 +30,12 @@ def _load_tables_without_blas_probe():
 
 _load_tables_without_blas_probe()
 
-# IEEE division as in C: x/0 is inf or NaN, never a Python exception
-jit = njit(cache=True, error_model="numpy")
+# IEEE division as in C: x/0 is inf or NaN, never a Python exception. Kernel functions are called only
+# from compiled code (the native entries), so numba generates no CPython wrapper for them (about 3 s
+# less of a cold start); `pyjit` keeps it for the few that Python calls directly (printout, the CUDA
+# simulator). Calling a `jit` function from Python crashes the process: give it `pyjit` instead.
+jit = njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+pyjit = njit(cache=True, error_model="numpy")
 inline = njit(cache=True, inline="always", error_model="numpy")
 
 

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .jit import inline, jit, magnitude, polarization_factor, polint4, rotate_axis, sinc3, sincg, unitize
+from .jit import inline, jit, magnitude, polarization_factor, polint4, pyjit, rotate_axis, sinc3, sincg, unitize
 from .layout import (F_CLOSE, F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN,
                      F_MU, F_NA, F_NB, F_NC, F_PIXEL, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK,
                      F_THICKSTEP, F_WATER, GAUSS, I_CURVED, I_DOMAINS, I_HKLS, I_HMAX, I_HMIN,
@@ -36,7 +36,7 @@ def detector_frame(det):
             det[3, 0], det[3, 1], det[3, 2])
 
 
-@jit
+@pyjit
 def subpixel_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversample, det, curved, distance):
     """Lab position of a sub-pixel; det rows: fdet, sdet, odet, pix0, beam (C 2690-2717)."""
     x, y, z = flat_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversample, detector_frame(det))
@@ -93,7 +93,7 @@ def layer_capture(dx, dy, dz, det, fp, thick_tic):
             - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
 
 
-@jit
+@pyjit
 def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sources, cells, recip, Fhkl):
     """(float value C adds to the pixel, sum of omega over sub-pixels, 1 if interpolation switched off).
 
@@ -202,7 +202,7 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
     return test, omega_sum, switched_off
 
 
-@jit
+@pyjit
 def lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip):
     """F_latt for the four crystal shapes (C 2822-2865)."""
     F_latt = 1.0
@@ -229,7 +229,7 @@ def lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip):
     return F_latt
 
 
-@jit
+@pyjit
 def nearest_F(Fhkl, h0, k0, l0, ip, default_F):
     """The tabulated F at the nearest whole index, default_F outside the table (C 3000-3009)."""
     if (ip[I_HKLS] != 0 and h0 <= ip[I_HMAX] and h0 >= ip[I_HMIN] and k0 <= ip[I_KMAX] and k0 >= ip[I_KMIN]
@@ -238,7 +238,7 @@ def nearest_F(Fhkl, h0, k0, l0, ip, default_F):
     return default_F
 
 
-@jit
+@pyjit
 def tricubic(Fhkl, h, k, l, h_min, k_min, l_min):
     """nanoBragg.c polin3 over the 4x4x4 block around floor(h,k,l): along l, then k, then h."""
     if not (math.isfinite(h) and math.isfinite(k) and math.isfinite(l)):
