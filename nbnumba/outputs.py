@@ -56,8 +56,11 @@ class _InBackground:
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
 
-    def result(self):
+    def wait(self):
         self._thread.join()
+
+    def result(self):
+        self.wait()
         if self._error is not None:
             raise self._error
         return self._value
@@ -85,7 +88,7 @@ def write_outputs(result, log=print, noise_job=None):
         _write_images(result, log)
     except BaseException:
         if noise_job is not None:
-            noise_job._thread.join()
+            noise_job.wait()
         raise
     if noise_job is None:
         return None

@@ -24,6 +24,17 @@ def _digit(c):
 
 
 @jit
+def _take_digit(d, mantissa, significant, slow):
+    """One more decimal digit of F: leading zeros add nothing; past 19 significant digits the value
+    needs the full conversion (slow)."""
+    if mantissa > 0 or d > 0:
+        if significant < 19:
+            return mantissa * 10 + d, significant + 1, slow
+        return mantissa, significant, True
+    return mantissa, significant, slow
+
+
+@jit
 def scan_plain(data, hkl, F):
     """Fills hkl[i] = (h, k, l) and F[i]; returns the number of records, NOT_PLAIN or SLOW_F."""
     n = data.shape[0]
@@ -67,25 +78,13 @@ def scan_plain(data, hkl, F):
             scale = 0
             digits = 0
             while pos < n and _digit(data[pos]):
-                d = data[pos] - 48
-                if mantissa > 0 or d > 0:
-                    if significant < 19:
-                        mantissa = mantissa * 10 + d
-                        significant += 1
-                    else:
-                        slow = True
+                mantissa, significant, slow = _take_digit(data[pos] - 48, mantissa, significant, slow)
                 digits += 1
                 pos += 1
             if pos < n and data[pos] == 46:
                 pos += 1
                 while pos < n and _digit(data[pos]):
-                    d = data[pos] - 48
-                    if mantissa > 0 or d > 0:
-                        if significant < 19:
-                            mantissa = mantissa * 10 + d
-                            significant += 1
-                        else:
-                            slow = True
+                    mantissa, significant, slow = _take_digit(data[pos] - 48, mantissa, significant, slow)
                     scale -= 1
                     digits += 1
                     pos += 1
