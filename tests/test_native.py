@@ -232,3 +232,20 @@ def test_functions_python_calls_keep_their_cpython_wrapper():
         f = getattr(pixel, name, None) or getattr(jit, name)
         assert not f.targetoptions.get("no_cpython_wrapper", False), name
     assert pixel.reaches_phi_loop.targetoptions.get("no_cpython_wrapper")     # the others are wrapper-less
+
+
+def test_cpu_identity_without_proc_cpuinfo(monkeypatch):
+    """Where /proc/cpuinfo has no feature flags, the key falls back to LLVM's view of the host CPU."""
+    import builtins
+    real_open = builtins.open
+
+    def no_cpuinfo(path, *a, **k):
+        if path == "/proc/cpuinfo":
+            raise OSError("hidden")
+        return real_open(path, *a, **k)
+    with_proc = native._cpu_identity()
+    assert "flags" in with_proc[0]
+    monkeypatch.setattr(builtins, "open", no_cpuinfo)
+    import llvmlite.binding as ll
+    name, features, _ = native._cpu_identity()
+    assert name == ll.get_host_cpu_name() and features == ll.get_host_cpu_features().flatten()

@@ -203,14 +203,19 @@ def _install_stamp(package):
 def _cpu_identity():
     """This CPU as the kernels were compiled for it, read without llvmlite: /proc/cpuinfo's first
     processor (vendor, family, model, feature flags) and numba's CPU overrides."""
+    env = [os.environ.get(v, "") for v in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT")]
+    keep = (b"vendor_id", b"cpu family", b"model", b"model name", b"flags")
     try:
         with open("/proc/cpuinfo", "rb") as fh:
             first = fh.read(1 << 16).split(b"\n\n", 1)[0]
+        lines = [l for l in first.splitlines() if l.split(b":", 1)[0].strip() in keep]
     except OSError:
-        first = b"?"
-    keep = (b"vendor_id", b"cpu family", b"model", b"model name", b"flags")
-    lines = [l for l in first.splitlines() if l.split(b":", 1)[0].strip() in keep]
-    env = [os.environ.get(v, "") for v in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT")]
+        lines = []
+    if not any(l.startswith(b"flags") for l in lines):
+        # no feature list here (another kernel, or /proc hidden): ask LLVM, as numba does
+        import llvmlite.binding as ll
+        _llvm_init()
+        return ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten(), env
     return b"\n".join(lines).decode("latin-1"), env
 
 
