@@ -2,6 +2,7 @@
 without importing click; everything else (--help, --version, bench, errors in the command line of
 the group itself) goes through the click group in `nbnumba.cli.main`. Either way the process ends
 with os._exit, which skips the interpreter's teardown (and numba's, when it was loaded)."""
+import gc
 import os
 import sys
 
@@ -17,6 +18,8 @@ def entry(argv=None):
         if _plain_simulate(argv):
             # NumPy's BLAS is never used for work here; one thread spares starting its pool (~7 ms)
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+            # a short run makes no garbage cycles worth collecting: no collector passes while importing
+            gc.disable()
             from .simulate import simulate
             code = simulate(argv[1:])
         else:

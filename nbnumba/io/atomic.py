@@ -2,8 +2,9 @@
 import os
 
 
-def atomic_write(path, data: bytes):
-    """Writes `data` to `path` so that no partial file is ever seen there.
+def atomic_write(path, *parts):
+    """Writes the bytes-like `parts` (bytes, C-ordered NumPy arrays), one after the other, to `path`
+    so that no partial file is ever seen there. Arrays are written from their own memory, uncopied.
 
     The temporary file is created with mode 0666 minus the umask, as C's fopen(path, "wb") would
     create the file. OSError propagates (C's callers exit 9 or warn; ours decide).
@@ -22,7 +23,8 @@ def atomic_write(path, data: bytes):
         raise FileExistsError("no free temporary name for %s" % path)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -5,17 +5,18 @@ from .atomic import atomic_write
 from .cscan import c_g
 
 
-def pgm_bytes(fpixels, spixels, pgm_scale, pixels_uint8):
+def pgm_parts(fpixels, spixels, pgm_scale, pixels_uint8):
+    """The PGM file as (header bytes, pixel array)."""
     head = "P5\n%d %d\n# pixels scaled by %s\n255\n" % (fpixels, spixels, c_g(pgm_scale))
-    return head.encode("ascii") + np.ascontiguousarray(pixels_uint8, dtype=np.uint8).tobytes()
+    return head.encode("ascii"), np.ascontiguousarray(pixels_uint8, dtype=np.uint8)
 
 
 def write_pgm(path, fpixels, spixels, pgm_scale, pixels_uint8):
-    atomic_write(path, pgm_bytes(fpixels, spixels, pgm_scale, pixels_uint8))
+    atomic_write(path, *pgm_parts(fpixels, spixels, pgm_scale, pixels_uint8))
 
 
 def read_pgm(path):
-    """(fpixels, spixels, scale or None, uint8 pixels shaped (spixels, fpixels)) of a file pgm_bytes wrote."""
+    """(fpixels, spixels, scale or None, uint8 pixels shaped (spixels, fpixels)) of a file write_pgm wrote."""
     with open(path, "rb") as fh:
         raw = fh.read()
     lines = raw.split(b"\n", 4)

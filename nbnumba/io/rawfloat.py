@@ -5,7 +5,7 @@ from .atomic import atomic_write
 
 
 def write_float_image(path, img):
-    atomic_write(path, np.ascontiguousarray(img, dtype="<f4").tobytes())
+    atomic_write(path, np.ascontiguousarray(img, dtype="<f4"))
 
 
 def read_float_image(path, fpixels, spixels):

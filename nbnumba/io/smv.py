@@ -38,7 +38,7 @@ def smv_header(*, fpixels, spixels, pixel_size_mm, distance_mm, wavelength_A, be
 
 def write_smv(path, header: bytes, data):
     """Header bytes followed by the uint16 pixels, little-endian, written atomically."""
-    atomic_write(path, bytes(header) + np.ascontiguousarray(data, dtype="<u2").tobytes())
+    atomic_write(path, bytes(header), np.ascontiguousarray(data, dtype="<u2"))
 
 
 def read_smv(path):
