@@ -6,7 +6,7 @@ import numpy as np
 from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
-from .rng import noise_image
+from .rng import noise_image, noise_rows
 from .sampling import RTD
 from .kernels.native import kernel as native
 
@@ -75,6 +75,83 @@ def start_noise(plan, floatimage):
         return None
     return _InBackground(noise_image, plan.rng, floatimage, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
                          p.roi_ymin, p.roi_ymax, p.adc_offset, np.array([p.seed], np.int64))
+
+
+class NoiseStream:
+    """The noise pass fed while the image renders: simulate.run calls it with the number of list
+    positions that are final, and each run of rows before the first unfinished pixel goes to a
+    background thread at once (C's noise loop is serial but row after row, so rows done in order give
+    the one-pass result). Hand it to write_outputs, like start_noise's handle; cancel() stops it."""
+
+    # seconds per pixel assumed until the first rows are done (about this on a 2020s x86 core)
+    GUESS_S_PER_PIXEL = 3e-8
+
+    def __init__(self, plan):
+        import queue
+        import threading
+        p = plan.p
+        self._p, self._rng = p, plan.rng
+        self._first = max(p.roi_ymin, 0)
+        self._end = min(p.roi_ymax, p.spixels - 1) + 1
+        self._width = max(min(p.roi_xmax, p.fpixels - 1) - max(p.roi_xmin, 0) + 1, 0)
+        self._next = self._first               # first row not yet handed over
+        self._rows_done = 0
+        self._seconds = 0.0
+        self._out = np.zeros(p.fpixels * p.spixels, np.uint16)
+        self._totals = np.zeros(2)
+        self._idum = np.array([p.seed], np.int64)
+        self._image = None
+        self._queue = queue.SimpleQueue()
+        self._error = None
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def __call__(self, image, order, done):
+        """Positions order[:done] of the flat float32 image are final (calls come in order)."""
+        self._image = image
+        end = self._end if done >= order.shape[0] else min(int(order[done]) // self._p.fpixels, self._end)
+        if end > self._next:
+            self._queue.put((self._next, end))
+            self._next = end
+
+    def remaining_s(self):
+        """Estimated seconds of one CPU that the rows not yet done still need."""
+        rows = max(self._end - self._first, 0) - self._rows_done
+        if self._rows_done:
+            return rows * self._seconds / self._rows_done
+        return rows * self._width * self.GUESS_S_PER_PIXEL
+
+    def _work(self):
+        import time
+        p = self._p
+        while True:
+            rows = self._queue.get()
+            if rows is None:
+                return
+            if self._error is None:
+                t0 = time.perf_counter()
+                try:
+                    noise_rows(self._rng, self._image, p.fpixels, p.roi_xmin, p.roi_xmax, rows[0], rows[1] - 1,
+                               p.adc_offset, self._idum, self._out, self._totals)
+                except BaseException as e:     # re-raised by result(), in the caller's thread
+                    self._error = e
+                self._seconds += time.perf_counter() - t0
+                self._rows_done += rows[1] - rows[0]
+
+    def cancel(self):
+        self._queue.put(None)
+
+    def wait(self):
+        self.cancel()
+        self._thread.join()
+
+    def result(self):
+        if self._next < self._end:
+            raise RuntimeError("the noise stream was not given the whole image")
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._out, float(self._totals[0]), int(self._totals[1])
 
 
 def write_outputs(result, log=print, noise_job=None):

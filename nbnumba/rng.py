@@ -104,12 +104,20 @@ def noise_image(rng, floatimage, fpixels, spixels, roi_xmin, roi_xmax, roi_ymin,
         raise ValueError(f"floatimage has {img.size} pixels, expected {fpixels}*{spixels}")
     out = np.zeros(img.size, dtype=np.uint16)
     totals = np.zeros(2)
-    _native("noise")(rng.state, img, fpixels, spixels, int(roi_xmin), int(roi_xmax), int(roi_ymin), int(roi_ymax),
-                     float(adc_offset), _check_idum(idum), out, totals)
+    noise_rows(rng, img, fpixels, roi_xmin, roi_xmax, roi_ymin, roi_ymax, adc_offset, idum, out, totals)
+    return out, float(totals[0]), int(totals[1])
+
+
+def noise_rows(rng, img, fpixels, roi_xmin, roi_xmax, row_first, row_last, adc_offset, idum, out, totals):
+    """C's noise loop over rows row_first..row_last (columns roi_xmin..roi_xmax) of the flat float32
+    image into the flat uint16 `out`, continuing the random sequence (rng, idum) and the sums in
+    totals = [photons, overloads]: a ROI done as consecutive row ranges gives exactly one pass's result."""
+    spixels = img.size // int(fpixels)
+    _native("noise")(rng.state, img, int(fpixels), spixels, int(roi_xmin), int(roi_xmax), int(row_first),
+                     int(row_last), float(adc_offset), _check_idum(idum), out, totals)
     if rng.state[0]["overflow"]:
         rng.state[0]["overflow"] = 0
         raise ValueError("ran1: seed outside the range nanoBragg.c can handle")
-    return out, float(totals[0]), int(totals[1])
 
 
 # ---------------------------------------------------------------------------- orientations

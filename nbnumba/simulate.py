@@ -73,9 +73,12 @@ def resolve_device(device, log=print):
     return chosen
 
 
-def run(plan, threads=0, kernel="exact", device="cpu", after_render=None):
+def run(plan, threads=0, kernel="exact", device="cpu", stream=None):
     """Renders the plan with the chosen kernel; the result does not depend on `threads`.
-    after_render(image), if given, is called with the finished float image before the statistics."""
+
+    stream(image, order, done), if given, learns which pixels are final as soon as they are: the flat
+    float32 image with the list positions order[:done] done (the fast CPU kernel reports band after
+    band, any other renderer once), last with done == order.size, before the statistics."""
     p = plan.p
     render = renderer(kernel, device)
     order, block_starts = pixel_order(p)
@@ -88,7 +91,11 @@ def run(plan, threads=0, kernel="exact", device="cpu", after_render=None):
     fresh[firsts[firsts >= 0]] = 1
     args = (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
     until = n if plan.interpolate else -1
-    render(order, 0, fresh, until, *args, image, omega, switched, threads=threads)
+    streamed = {}
+    if stream is not None and kernel == "fast" and device == "cpu" and not plan.interpolate:
+        # one pass renders everything (no interpolation shut-off to redo): report as bands finish
+        streamed["progress"] = lambda done: stream(image, order, done)
+    render(order, 0, fresh, until, *args, image, omega, switched, threads=threads, **streamed)
     hits = np.flatnonzero(switched)
     off_at = -1
     if plan.interpolate and hits.size:
@@ -97,8 +104,8 @@ def run(plan, threads=0, kernel="exact", device="cpu", after_render=None):
         first = int(hits[0])
         render(order, first + 1, fresh, first, *args, image, omega, switched, threads=threads)
         off_at = int(order[first])
-    if after_render is not None:
-        after_render(image)
+    if stream is not None:
+        stream(image, order, n)
     sums = np.zeros(3)
     counts = np.zeros(2, np.int64)
     native("statistics")(image, order, block_starts, sums, counts)

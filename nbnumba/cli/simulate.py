@@ -36,7 +36,7 @@ def _check_outputs(p):
 
 def simulate(args):
     """Runs one simulation from nanoBragg's flags; returns the process exit code."""
-    from ..outputs import log_run_summary, start_noise, write_outputs
+    from ..outputs import NoiseStream, log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
     from ..simulate import resolve_device, run
     from .argv import parse_argv
@@ -44,12 +44,18 @@ def simulate(args):
         p = parse_argv(list(args))
         _check_outputs(p)
         plan = make_plan(p, _out)
-        noise = []
-        result = run(plan, threads=p.threads, kernel=p.kernel, device=resolve_device(p.device, _out),
-                     after_render=lambda image: noise.append(start_noise(plan, image)))
-        save_fdump(plan, _out)
-        log_run_summary(result, _out)
-        write_outputs(result, _out, noise_job=noise[0] if noise else None)
+        device = resolve_device(p.device, _out)
+        # the serial noise pass follows the render row by row, on whatever CPU time the render leaves
+        noise = NoiseStream(plan) if p.calculate_noise else None
+        try:
+            result = run(plan, threads=p.threads, kernel=p.kernel, device=device, stream=noise)
+            save_fdump(plan, _out)
+            log_run_summary(result, _out)
+        except BaseException:
+            if noise is not None:
+                noise.cancel()
+            raise
+        write_outputs(result, _out, noise_job=noise)
     except NanoBraggError as e:
         _error(e)
         return e.exit_code

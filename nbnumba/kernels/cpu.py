@@ -78,9 +78,15 @@ def padded_f2(ip, Fhkl, default_F):
     return t.reshape(-1), np.array([H, K, L], np.int64)
 
 
+# a render with `progress` hands its tiles out in about this many chunks
+STREAM_CHUNKS = 64
+
+
 def render_fast(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                image, omega, switched, threads=0):
-    """render_exact's contract with the fast kernel (kernels/fast.py)."""
+                image, omega, switched, threads=0, progress=None):
+    """render_exact's contract with the fast kernel (kernels/fast.py). With `progress`, progress(m) is
+    called (in order, one call at a time) as soon as list positions start..m-1 are all final, for a
+    consumer working behind the render (the image is the same either way; see _streamed)."""
     if not covered(ip, fp):
         render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
                      image, omega, switched, threads)
@@ -93,8 +99,56 @@ def render_fast(order, start, fresh, interp_until, ip, fp, det, polar_axis, sour
     n = max(1, min(usable_threads(threads), tiles))
     fscratch = np.empty((n, F_ROWS, TILE))
     iscratch = np.empty((n, I_ROWS, TILE), np.int64)
-    _in_threads(n, lambda k: entry(k, n, order, start, fresh, interp_until, *plan, cell_list, f2, dims,
-                                   image, omega, switched, fscratch[k], iscratch[k]))
+
+    def tiles_of(k, first, stride, last):
+        entry(first, stride, last, order, start, fresh, interp_until, *plan, cell_list, f2, dims, image, omega,
+              switched, fscratch[k], iscratch[k])
+
+    if progress is None:
+        _in_threads(n, lambda k: tiles_of(k, k, n, tiles))
+    else:
+        _streamed(n, tiles, tiles_of, lambda t: progress(min(start + t * TILE, order.shape[0])),
+                  getattr(progress, "remaining_s", None))
+
+
+def _streamed(n, tiles, tiles_of, done_upto, consumer_left):
+    """Renders the tiles in chunks handed out in order to whichever of the n threads is free (tiles
+    are independent: any thread may render any of them) and calls done_upto(t) whenever tiles 0..t-1
+    have all finished. The consumer of those tiles is itself a serial pass in another thread: the last
+    thread leaves the render to the others, and its CPU to the consumer, once the consumer's remaining
+    work (consumer_left(), seconds of one CPU) outlasts what the others have left to render."""
+    size = -(-tiles // STREAM_CHUNKS)
+    count = -(-tiles // size)
+    finished = [False] * count
+    state = {"next": 0, "prefix": 0, "busy": 0.0, "chunks": 0}
+    lock = threading.Lock()
+
+    def work(k):
+        import time
+        while True:
+            with lock:
+                c = state["next"]
+                if c >= count:
+                    return
+                if k == n - 1 and n > 1 and consumer_left is not None and state["chunks"]:
+                    left = (count - c) * state["busy"] / state["chunks"]
+                    if consumer_left() >= left / (n - 1):
+                        return
+                state["next"] = c + 1
+            t0 = time.perf_counter()
+            tiles_of(k, c * size, 1, min((c + 1) * size, tiles))
+            with lock:
+                state["busy"] += time.perf_counter() - t0
+                state["chunks"] += 1
+                finished[c] = True
+                p = state["prefix"]
+                while p < count and finished[p]:
+                    p += 1
+                if p > state["prefix"]:
+                    state["prefix"] = p
+                    done_upto(min(p * size, tiles))
+
+    _in_threads(n, work)
 
 
 def first_phi_positions(order, block_starts, ip, fp, det, sources):

@@ -115,13 +115,13 @@ def sincg_fast(h, n):
 
 
 @jit
-def render_tiles(first, stride, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip,
-                 Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
-    """exact.render_chunks' contract for tiles first, first+stride, ... of order[start:], with the
-    tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x TILE and
+def render_tiles(first, stride, last, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
+                 recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
+    """exact.render_chunks' contract for tiles first, first+stride, ... (below `last`) of order[start:],
+    with the tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x TILE and
     I_ROWS x TILE work space)."""
     n = order.shape[0]
-    for t in range(first, (n - start + TILE - 1) // TILE, stride):
+    for t in range(first, min(last, (n - start + TILE - 1) // TILE), stride):
         lo = start + t * TILE
         _positions(lo, min(lo + TILE, n), order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
                    recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch)

@@ -38,7 +38,8 @@ _CSCALAR = {"i8": ctypes.c_int64, "f8": ctypes.c_double, "f4": ctypes.c_float, "
 
 _PLAN = ("ip i8[:], fp f8[:], det f8[:,:], polar_axis f8[:], sources f8[:,:], cells f8[:,:,:,:], "
          "recip f8[:], Fhkl f8[:,:,:]")
-_RENDER = ("first i8, stride i8, order i8[:], start i8, fresh i1[:], interp_until i8, " + _PLAN)
+_RENDER_LIST = "order i8[:], start i8, fresh i1[:], interp_until i8, " + _PLAN
+_RENDER = "first i8, stride i8, " + _RENDER_LIST
 _OUTPUTS = "image f4[:], omega f8[:], switched i1[:]"
 
 
@@ -53,7 +54,7 @@ class Entry:
 ENTRIES = {
     "render_exact": Entry("exact", "render_chunks", "void", _RENDER + ", " + _OUTPUTS),
     "render_fast": Entry("fast", "render_tiles", "void",
-                         _RENDER + ", cell_list f8[:,:], f2 f8[:], dims i8[:], " + _OUTPUTS
+                         "first i8, stride i8, last i8, " + _RENDER_LIST + ", cell_list f8[:,:], f2 f8[:], dims i8[:], " + _OUTPUTS
                          + ", fscratch f8[:,:], iscratch i8[:,:]"),
     "first_phi_positions": Entry("exact", "first_phi_positions", "void",
                                  "order i8[:], block_starts i8[:], ip i8[:], fp f8[:], det f8[:,:], "

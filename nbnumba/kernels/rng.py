@@ -170,12 +170,13 @@ def _to_ushort(x):
 
 @jit
 def noise_loop(state, img, fpixels, spixels, x0, x1, y0, y1, adc, idum, out, totals):
-    """C's noise image into out (uint16); totals = (photon sum, overload count)."""
+    """C's noise image into out (uint16) over rows y0..y1 and columns x0..x1; totals = (photon sum,
+    overload count) continue from their values, so consecutive row ranges give one call's result."""
     # C 3232-3256: rows then columns; only ROI pixels draw (masked ones included).
     st = state[0]
     st.idum = idum[0]
-    total = 0.0
-    overloads = 0
+    total = totals[0]
+    overloads = totals[1]
     for s in range(max(y0, 0), min(y1, spixels - 1) + 1):
         row = s * fpixels
         for f in range(max(x0, 0), min(x1, fpixels - 1) + 1):
@@ -184,7 +185,7 @@ def noise_loop(state, img, fpixels, spixels, x0, x1, y0, y1, adc, idum, out, tot
             test += adc
             if test > 65535.0:
                 test = 65535.0
-                overloads += 1
+                overloads += 1.0
             out[row + f] = _to_ushort(test)
     idum[0] = st.idum
     totals[0] = total
