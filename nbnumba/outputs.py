@@ -1,4 +1,5 @@
 """nanoBragg.c's output stage (3091-3287): float, int, pgm and noise images with C's scaling."""
+import collections
 import math
 
 import numpy as np
@@ -87,7 +88,6 @@ class NoiseStream:
     GUESS_S_PER_PIXEL = 3e-8
 
     def __init__(self, plan):
-        import queue
         import threading
         p = plan.p
         self._p, self._rng = p, plan.rng
@@ -101,7 +101,9 @@ class NoiseStream:
         self._totals = np.zeros(2)
         self._idum = np.array([p.seed], np.int64)
         self._image = None
-        self._queue = queue.SimpleQueue()
+        # a deque and a semaphore: the queue module would cost ~1 ms of start-up
+        self._jobs = collections.deque()
+        self._ready = threading.Semaphore(0)
         self._error = None
         self._thread = threading.Thread(target=self._work, daemon=True)
         self._thread.start()
@@ -111,7 +113,7 @@ class NoiseStream:
         self._image = image
         end = self._end if done >= order.shape[0] else min(int(order[done]) // self._p.fpixels, self._end)
         if end > self._next:
-            self._queue.put((self._next, end))
+            self._put((self._next, end))
             self._next = end
 
     def remaining_s(self):
@@ -125,7 +127,8 @@ class NoiseStream:
         import time
         p = self._p
         while True:
-            rows = self._queue.get()
+            self._ready.acquire()
+            rows = self._jobs.popleft()
             if rows is None:
                 return
             if self._error is None:
@@ -138,8 +141,12 @@ class NoiseStream:
                 self._seconds += time.perf_counter() - t0
                 self._rows_done += rows[1] - rows[0]
 
+    def _put(self, job):
+        self._jobs.append(job)
+        self._ready.release()
+
     def cancel(self):
-        self._queue.put(None)
+        self._put(None)
 
     def wait(self):
         self.cancel()
