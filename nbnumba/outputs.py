@@ -214,7 +214,6 @@ def _write_images(result, log):
 
 def log_run_summary(result, log=print):
     """The lines C prints between the pixel loop and the output files."""
-    from .printout import printout
     p = result.plan.p
     if result.interpolation_off_at >= 0:
         log("WARNING: out of range for three point interpolation at pixel %d %d: nearest-neighbour structure "
@@ -222,7 +221,9 @@ def log_run_summary(result, log=print):
                                                              result.interpolation_off_at // p.fpixels))
     for line in result.progress:
         log(line)
-    printout(result, log)
+    if p.printout:
+        from .printout import printout
+        printout(result, log)
     log("")
     log("solid angle subtended by detector = %g steradian ( %g%% sphere)"
         % (result.omega_sum / p.steps, 100 * result.omega_sum / p.steps / 4 / math.pi))
