@@ -1,6 +1,8 @@
 """nanoBragg.c's output stage (3091-3287): float, int, pgm and noise images with C's scaling."""
 import collections
 import math
+import threading
+import time
 
 import numpy as np
 
@@ -46,7 +48,6 @@ class _InBackground:
     its value or raises its error."""
 
     def __init__(self, fn, *args):
-        import threading
         self._value = self._error = None
 
         def work():
@@ -88,7 +89,6 @@ class NoiseStream:
     GUESS_S_PER_PIXEL = 3e-8
 
     def __init__(self, plan):
-        import threading
         p = plan.p
         self._p, self._rng = p, plan.rng
         self._first = max(p.roi_ymin, 0)
@@ -124,7 +124,6 @@ class NoiseStream:
         return rows * self._width * self.GUESS_S_PER_PIXEL
 
     def _work(self):
-        import time
         p = self._p
         while True:
             self._ready.acquire()

@@ -6,6 +6,7 @@ are shared by all of them, the CUDA one included.
 """
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -124,7 +125,6 @@ def _streamed(n, tiles, tiles_of, done_upto, consumer_left):
     lock = threading.Lock()
 
     def work(k):
-        import time
         while True:
             with lock:
                 c = state["next"]
