@@ -9,8 +9,9 @@ import numpy as np
 from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
-from .rng import noise_image, noise_rows
+from .rng import noise_rows
 from .sampling import RTD
+from .simulate import roi_bounds
 from .kernels.native import kernel as native
 
 
@@ -43,47 +44,11 @@ def header_for(p, denzo_sign):
         osc_range_deg=p.osc * RTD, twotheta_deg=p.detector_twotheta * RTD)
 
 
-class _InBackground:
-    """fn(*args) in a thread (the compiled kernels release the GIL); result() waits for it and returns
-    its value or raises its error."""
-
-    def __init__(self, fn, *args):
-        self._value = self._error = None
-
-        def work():
-            try:
-                self._value = fn(*args)
-            except BaseException as e:     # re-raised by result(), in the caller's thread
-                self._error = e
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-
-    def wait(self):
-        self._thread.join()
-
-    def result(self):
-        self.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def start_noise(plan, floatimage):
-    """The noise pass in a background thread (None when there is no noise image): it is serial (one
-    random sequence) and reads only the float image, so it runs while everything else is done.
-    Hand the handle to write_outputs."""
-    p = plan.p
-    if not p.calculate_noise:
-        return None
-    return _InBackground(noise_image, plan.rng, floatimage, p.fpixels, p.spixels, p.roi_xmin, p.roi_xmax,
-                         p.roi_ymin, p.roi_ymax, p.adc_offset, np.array([p.seed], np.int64))
-
-
 class NoiseStream:
     """The noise pass fed while the image renders: simulate.run calls it with the number of list
     positions that are final, and each run of rows before the first unfinished pixel goes to a
     background thread at once (C's noise loop is serial but row after row, so rows done in order give
-    the one-pass result). Hand it to write_outputs, like start_noise's handle; cancel() stops it."""
+    the one-pass result). Hand it to write_outputs; cancel() stops it."""
 
     # seconds per pixel assumed until the first rows are done (about this on a 2020s x86 core)
     GUESS_S_PER_PIXEL = 3e-8
@@ -91,9 +56,8 @@ class NoiseStream:
     def __init__(self, plan):
         p = plan.p
         self._p, self._rng = p, plan.rng
-        self._first = max(p.roi_ymin, 0)
-        self._end = min(p.roi_ymax, p.spixels - 1) + 1
-        self._width = max(min(p.roi_xmax, p.fpixels - 1) - max(p.roi_xmin, 0) + 1, 0)
+        y0, y1, x0, x1 = roi_bounds(p)
+        self._first, self._end, self._width = y0, y1 + 1, max(x1 - x0 + 1, 0)
         self._next = self._first               # first row not yet handed over
         self._rows_done = 0
         self._seconds = 0.0
@@ -110,11 +74,21 @@ class NoiseStream:
 
     def __call__(self, image, order, done):
         """Positions order[:done] of the flat float32 image are final (calls come in order)."""
+        if done >= order.shape[0]:
+            self.finish(image)
+            return
         self._image = image
-        end = self._end if done >= order.shape[0] else min(int(order[done]) // self._p.fpixels, self._end)
+        end = min(int(order[done]) // self._p.fpixels, self._end)
         if end > self._next:
             self._put((self._next, end))
             self._next = end
+
+    def finish(self, image):
+        """The whole flat float32 image is final."""
+        self._image = image
+        if self._end > self._next:
+            self._put((self._next, self._end))
+            self._next = self._end
 
     def remaining_s(self):
         """Estimated seconds of one CPU that the rows not yet done still need."""
@@ -162,11 +136,12 @@ class NoiseStream:
 
 def write_outputs(result, log=print, noise_job=None):
     """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None.
-    noise_job: start_noise's handle for this result's image, if the noise pass was started earlier."""
+    noise_job: the NoiseStream that followed this result's render, if any."""
     plan = result.plan
     p = plan.p
-    if noise_job is None:
-        noise_job = start_noise(plan, result.floatimage)
+    if noise_job is None and p.calculate_noise:
+        noise_job = NoiseStream(plan)
+        noise_job.finish(result.floatimage)
     try:
         _write_images(result, log)
     except BaseException:

@@ -33,14 +33,14 @@ class Result:
         return self.image.reshape(-1)
 
 
-def _roi_bounds(p):
+def roi_bounds(p):
     """First and last row and column of the region of interest (C's inclusive bounds), clipped to the image."""
     return (max(p.roi_ymin, 0), min(p.roi_ymax, p.spixels - 1), max(p.roi_xmin, 0), min(p.roi_xmax, p.fpixels - 1))
 
 
 def roi_pixels(p):
     """Flat indices of the region of interest in C's serial order: rows, then columns."""
-    y0, y1, x0, x1 = _roi_bounds(p)
+    y0, y1, x0, x1 = roi_bounds(p)
     rows = np.arange(y0, y1 + 1, dtype=np.int64) * p.fpixels
     cols = np.arange(x0, x1 + 1, dtype=np.int64)
     return np.add.outer(rows, cols).reshape(-1)
@@ -55,7 +55,7 @@ def pixel_order(p):
     first_rows = np.array([t * (q + 1) if t < r else r * (q + 1) + (t - r) * q for t in range(T)] + [p.spixels],
                           np.int64)
     if p.maskimage is None:
-        y0, y1, x0, x1 = _roi_bounds(p)
+        y0, y1, x0, x1 = roi_bounds(p)
         block_starts = np.clip(first_rows - y0, 0, max(y1 - y0 + 1, 0)) * max(x1 - x0 + 1, 0)
     else:
         order = order[p.maskimage[order] != 0]
@@ -77,8 +77,8 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None):
     """Renders the plan with the chosen kernel; the result does not depend on `threads`.
 
     stream(image, order, done), if given, learns which pixels are final as soon as they are: the flat
-    float32 image with the list positions order[:done] done (the fast CPU kernel reports band after
-    band, any other renderer once), last with done == order.size, before the statistics."""
+    float32 image with the list positions order[:done] done (the fast CPU kernel reports chunk after
+    chunk, any other renderer once), last with done == order.size, before the statistics."""
     p = plan.p
     render = renderer(kernel, device)
     order, block_starts = pixel_order(p)

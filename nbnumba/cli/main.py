@@ -45,11 +45,6 @@ def simulate(args):
         sys.exit(code)
 
 
-def entry():
-    """The console script (see nbnumba.cli.entry)."""
-    from .entry import entry as _entry
-    _entry()
-
-
 if __name__ == "__main__":
+    from .entry import entry
     entry()

@@ -332,7 +332,7 @@ def _provide_stubs(names):
     if _stub is None:
         @ctypes.CFUNCTYPE(None)
         def _stub():
-            os.write(2, b"nbnumba: internal error in a compiled kernel (an error path that needs numba's runtime)\n")
+            os.write(2, _STUB_MESSAGE)
             os.abort()
     for n in names:
         if not ll.address_of_symbol(n):
