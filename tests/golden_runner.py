@@ -26,17 +26,24 @@ def run_in(workdir, args):
     return res
 
 
-def compare_case(case, golden, tmp_path, extra=()):
+def with_ours(args, ours, place):
+    """The case's nanoBragg arguments with our own options put first, in the middle (possibly between
+    a flag and its values) or last."""
+    at = {"first": 0, "middle": len(args) // 2, "last": len(args)}[place]
+    return args[:at] + list(ours) + args[at:]
+
+
+def compare_case(case, golden, tmp_path, extra=(), place="last"):
     """Returns a list of differences (empty when every output is byte-identical)."""
     gdir = golden / "cases" / case["name"]
     threads = int(case.get("threads", 1))
-    tail = list(extra) + (["-omp_threads", str(threads)] if threads > 1 else [])
+    ours = list(extra) + (["-omp_threads", str(threads)] if threads > 1 else [])
     for f in (golden / "inputs").iterdir():
         shutil.copy(f, tmp_path / f.name)
     for pre in case.get("before", []):
-        run_in(tmp_path, shlex.split(pre) + tail)
+        run_in(tmp_path, with_ours(shlex.split(pre), ours, place))
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
-    res = run_in(tmp_path, shlex.split(case["args"]) + tail)
+    res = run_in(tmp_path, with_ours(shlex.split(case["args"]), ours, place))
     made = {p.name for p in tmp_path.iterdir()
             if p.name not in before or p.stat().st_mtime_ns != before[p.name]}
     problems = []

@@ -321,6 +321,20 @@ def test_our_options():
     assert (p.omp_threads, p.kernel, p.threads, p.device, p.gpu_precision) == (1, "fast", 0, "cpu", "double")
 
 
+@pytest.mark.parametrize("ours", [[], ["-kernel", "exact"], ["-threads", "2", "-device", "cpu"],
+                                  ["-omp_threads", "3", "-gpu_precision", "double", "-kernel", "fast"]])
+def test_our_options_are_invisible_to_c_lookahead(ours):
+    # -misset_seed also acts as -misset when three more arguments follow it (C); ours must not count
+    base = shlex.split("-misset random -misset_seed 54321 -nonoise")
+    for at in range(len(base) + 1):
+        p = parse_argv(base[:at] + ours + base[at:], now=NOW, warn=lambda m: None)
+        assert p.misset[0] == -1.0 and p.misset[1:] == [0.0, 0.0, 0.0]
+        assert p.misset_seed == -54321 and p.calculate_noise == 0
+    # -cell stops reading at an argument that starts with '-', whoever's it is
+    p = parse_argv(["-cell", "50", "60"] + ours + ["70", "90", "90", "90"], now=NOW, warn=lambda m: None)
+    assert [p.a[0], p.b[0], p.c[0]] == [50.0, 60.0, 70.0]
+
+
 @pytest.mark.parametrize(
     "text, value",
     [("abc", 0.0), ("1e5x", 1e5), ("100.", 100.0), ("1e-3", 1e-3), (" -2.5e-3", -2.5e-3), (".5", 0.5),

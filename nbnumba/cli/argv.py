@@ -407,15 +407,11 @@ class _Token:
         return v
 
 
-def _our_option(p: Params, args, i, values):
-    """Our own options (exact names, none contains a C pattern). Returns True if tok was one."""
-    tok = args[i]
-    if tok not in ("-omp_threads", "-kernel", "-threads", "-device", "-gpu_precision"):
-        return False
-    if i + 1 >= len(args):
-        raise NanoBraggError(f"{tok} needs a value")
-    v = args[i + 1]
-    values.add(i + 1)
+# Our own options (not nanoBragg.c's): exact names, each with one value.
+OUR_OPTIONS = ("-omp_threads", "-kernel", "-threads", "-device", "-gpu_precision")
+
+
+def _set_our_option(p: Params, tok, v):
     if tok in ("-omp_threads", "-threads"):
         if not re.fullmatch(r"[+-]?[0-9]+", v):
             raise NanoBraggError(f"{tok}: '{v}' is not an integer")
@@ -424,12 +420,30 @@ def _our_option(p: Params, args, i, values):
         if n < lo:
             raise NanoBraggError(f"{tok}: '{v}' must be >= {lo}")
         setattr(p, tok[1:], n)
-        return True
+        return
     allowed = {"-kernel": KERNELS, "-device": DEVICES, "-gpu_precision": GPU_PRECISIONS}[tok]
     if v not in allowed:
         raise NanoBraggError(f"{tok}: '{v}' is not one of {', '.join(allowed)}")
     setattr(p, tok[1:], v)
-    return True
+
+
+def take_our_options(p: Params, argv):
+    """Sets our own options from argv and returns the rest: exactly the arguments nanoBragg.c would be
+    given. C's rules that count or look at following arguments (-misset_seed acting as -misset when
+    three more follow, -cell reading up to six) must never see ours, wherever they stand."""
+    rest = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok in OUR_OPTIONS:
+            if i + 1 >= len(argv):
+                raise NanoBraggError(f"{tok} needs a value")
+            _set_our_option(p, tok, argv[i + 1])
+            i += 2
+        else:
+            rest.append(tok)
+            i += 1
+    return rest
 
 
 def parse_argv(argv: list[str], now: int | None = None, warn=print_to_stderr, out=None) -> Params:
@@ -443,7 +457,8 @@ def parse_argv(argv: list[str], now: int | None = None, warn=print_to_stderr, ou
         now = int(time.time())
     p.seed = -int(now)
     p.misset_seed = p.seed  # captured before parsing (C 358), not taken from -seed
-    args = ["nanoBragg"] + [str(a) for a in argv]  # C indices: argv[0] is the program
+    # C indices: argv[0] is the program; our own options are gone before any of C's rules runs
+    args = ["nanoBragg"] + take_our_options(p, [str(a) for a in argv])
     argc = len(args)
 
     # pass 1 (C 398-414): only -img and -mask, last one wins
@@ -481,8 +496,6 @@ def parse_argv(argv: list[str], now: int | None = None, warn=print_to_stderr, ou
                 warn(f"WARNING: argument '{tok}' ignored")  # C skips it silently
             continue
         after_ignored = False
-        if _our_option(p, args, i, values):
-            continue
         t = _Token(args, i, warn, values)
         _pass2_token(p, t)
         if i in pass1:
