@@ -12,6 +12,7 @@ from .kernels import renderer
 from .kernels.cpu import first_phi_positions
 from .kernels.native import kernel as native
 from .plan import Plan
+from .progress import progress_lines
 
 
 @dataclass
@@ -73,12 +74,13 @@ def resolve_device(device, log=print):
     return chosen
 
 
-def run(plan, threads=0, kernel="exact", device="cpu", stream=None):
+def run(plan, threads=0, kernel="exact", device="cpu", stream=None, progress=None):
     """Renders the plan with the chosen kernel; the result does not depend on `threads`.
 
     stream(image, order, done), if given, learns which pixels are final as soon as they are: the flat
-    float32 image with the list positions order[:done] done (the fast CPU kernel reports chunk after
-    chunk, any other renderer once), last with done == order.size, before the statistics."""
+    float32 image with the list positions order[:done] done (the CPU kernels report piece after piece,
+    the GPU once), last with done == order.size, before the statistics. progress (a
+    progress.LiveProgress), if given, is told the same counts and where interpolation switched off."""
     p = plan.p
     render = renderer(kernel, device)
     order, block_starts = pixel_order(p)
@@ -91,20 +93,51 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None):
     fresh[firsts[firsts >= 0]] = 1
     args = (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
     until = n if plan.interpolate else -1
-    streamed = {}
-    if stream is not None and kernel == "fast" and device == "cpu" and not plan.interpolate:
-        # one pass renders everything (no interpolation shut-off to redo): report as bands finish
-        streamed["progress"] = lambda done: stream(image, order, done)
-    render(order, 0, fresh, until, *args, image, omega, switched, threads=threads, **streamed)
-    hits = np.flatnonzero(switched)
-    off_at = -1
-    if plan.interpolate and hits.size:
+    if progress is not None:
+        progress.start(p, block_starts, n)
+    # the noise follows the render only where nothing is rendered twice (see the interpolation rule)
+    noise = stream if stream is not None and not plan.interpolate else None
+    state = {"final": 0, "off": -1}
+
+    def final(done):
+        """List positions order[:done] hold their final values."""
+        if done <= state["final"]:
+            return
+        state["final"] = done
+        if progress is not None:
+            progress.update(done)
+        if noise is not None:
+            noise(image, order, done)
+
+    def first_pass(done):
         # C's interpolation switch is global: from the first pixel that turned it off (in serial
-        # order) every later pixel runs without it
-        first = int(hits[0])
-        render(order, first + 1, fresh, first, *args, image, omega, switched, threads=threads)
+        # order) every later pixel is rendered again without it
+        if state["off"] >= 0:
+            return
+        if plan.interpolate:
+            hits = np.flatnonzero(switched[state["final"]:done])
+            if hits.size:
+                state["off"] = state["final"] + int(hits[0])
+                if progress is not None:
+                    progress.interpolation_off(state["off"], int(order[state["off"]]))
+                done = state["off"] + 1
+        final(done)
+
+    if noise is not None and hasattr(noise, "remaining_s"):
+        first_pass.remaining_s = noise.remaining_s
+    listening = progress is not None or noise is not None
+    render(order, 0, fresh, until, *args, image, omega, switched, threads=threads,
+           progress=first_pass if listening else None)
+    if not listening:
+        first_pass(n)
+    off_at = -1
+    if state["off"] >= 0:
+        first = state["off"]
+        render(order, first + 1, fresh, first, *args, image, omega, switched, threads=threads,
+               progress=final if listening else None)
         off_at = int(order[first])
-    if stream is not None:
+    final(n)
+    if stream is not None and noise is None:
         stream(image, order, n)
     sums = np.zeros(3)
     counts = np.zeros(2, np.int64)
@@ -133,20 +166,4 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None):
         max_y = p.subpixel_size * (sp * os_ + os_ - 1) + p.subpixel_size / 2.0
     return Result(image=image.reshape(p.spixels, p.fpixels), max_I=max_I, max_I_x=max_x, max_I_y=max_y,
                   mean=avg, rms=rms, rmsd=rmsd, omega_sum=float(omega.sum()),
-                  progress=progress_lines(p, block_starts, n), plan=plan, interpolation_off_at=off_at)
-
-
-def progress_lines(p, block_starts, n):
-    """The '%d%% done' lines of C's progress meter; each OpenMP thread counts its own pixels.
-
-    C prints at every multiple of P/20 processed pixels, and at every multiple of P/100 in the first
-    and last tenth, where P counts the ROI with C's +1 (so it never reaches 100%)."""
-    P = (p.roi_xmax - p.roi_xmin + 1) * (p.roi_ymax - p.roi_ymin + 1)
-    if p.printout or not p.progress_meter or P // 100 <= 0:
-        return []
-    lines = []
-    for count in np.diff(block_starts):
-        ticks = set(range(0, int(count), P // 20))
-        ticks.update(pp for pp in range(0, int(count), P // 100) if 10 * pp < P or 10 * pp > 9 * P)
-        lines.extend("%d%% done" % (pp * 100 // P) for pp in sorted(ticks))
-    return lines
+                  progress=progress_lines(p, block_starts), plan=plan, interpolation_off_at=off_at)

@@ -86,6 +86,30 @@ def test_progress_meter_lines_match_serial_nanobragg(work, golden_dir):
     assert [l for l in res.stdout.splitlines() if "done" in l] == want
 
 
+@pytest.mark.parametrize("kernel", ["exact", "fast"])
+@pytest.mark.parametrize("case", ["interpolate_shutoff", "phi_carryover_threads3", "roi", "mask"])
+def test_progress_lines_and_interpolation_warning_in_c_order(work, golden_dir, case, kernel):
+    """The lines are printed as the render reaches them (LiveProgress), in C's order: the interpolation
+    warning right after the pixel that switched it off, before that pixel's progress line."""
+    import tomllib
+    spec = next(c for c in tomllib.loads((golden_dir / "cases.toml").read_text())["case"] if c["name"] == case)
+    threads = int(spec.get("threads", 1))
+    args = spec["args"].split() + ["-kernel", kernel] + (["-omp_threads", str(threads)] if threads > 1 else [])
+    res = run_in(work, args)
+    assert res.exit_code == 0, res.output
+
+    def events(text, warning):
+        return ["W" if warning in l else l.strip() for l in text.splitlines() if "done" in l or warning in l]
+
+    c_text = (golden_dir / "cases" / case / "stdout.txt").read_text()
+    # C prints "WARNING: further warnings will not be printed! " with no newline before the next line
+    c_text = c_text.replace("further warnings will not be printed! ", "further warnings will not be printed!\n")
+    ours, c = events(res.stdout, "three point interpolation"), events(c_text, "further warnings")
+    if threads > 1:     # C's threads interleave their lines; ours come one thread after the other
+        ours, c = sorted(ours), sorted(c)
+    assert ours == c
+
+
 @pytest.mark.parametrize("text, line", [("0 0 0 10\n1 0 0 20\n1 x 0 30\n2 0 0 40\n", 3),
                                         ("0 0 0 10\n1.0 0 0 20\n", 2)])
 def test_bad_hkl_line_is_reported_and_reading_stops_as_in_c(work, text, line):

@@ -1,8 +1,10 @@
 """The noise pass that follows the render: row ranges in order give the one-pass noise image, the
 chunked render renders every tile once and reports finished prefixes in order, and the CLI's
 streamed images equal the unstreamed ones."""
+import _thread
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -35,35 +37,69 @@ def test_noise_rows_in_pieces_equal_one_pass():
 
 
 @pytest.mark.parametrize("n, tiles", [(1, 1), (2, 7), (2, 300), (3, 64), (4, 129)])
-def test_streamed_render_covers_every_tile_once_in_prefix_order(n, tiles):
+def test_pieces_cover_every_unit_once_in_prefix_order(n, tiles):
     seen, reports, lock = [], [], threading.Lock()
 
-    def tiles_of(k, first, stride, last):
-        assert stride == 1
+    def run_units(k, lo, hi):
+        assert 0 <= lo < hi <= tiles
         with lock:
-            seen.extend(range(first, last))
+            seen.extend(range(lo, hi))
 
-    cpu._streamed(n, tiles, tiles_of, reports.append, None)
+    cpu._in_pieces(n, tiles, run_units, reports.append, None)
     assert sorted(seen) == list(range(tiles))
     assert reports == sorted(set(reports)) and reports[-1] == tiles
 
 
+def test_pieces_follow_the_measured_rate():
+    """The first piece is one unit; later ones take about PIECE_S each (here 1 ms a unit)."""
+    sizes = []
+
+    def run_units(k, lo, hi):
+        sizes.append(hi - lo)
+        time.sleep(0.001 * (hi - lo))
+
+    cpu._in_pieces(1, 2000, run_units)
+    assert sizes[0] == 1 and sum(sizes) == 2000
+    assert 10 <= max(sizes) <= 5 * cpu.PIECE_S / 0.001
+
+
+def test_an_interrupted_render_stops_after_the_pieces_in_hand():
+    """An exception in the waiting main thread (Ctrl-C) reaches the caller once every thread has
+    finished the piece it was in; no piece starts afterwards."""
+    started, ended = [], []
+
+    def run_units(k, lo, hi):
+        started.append(time.perf_counter())
+        if lo >= 20 and k == 0 and not ended:
+            ended.append(None)
+            _thread.interrupt_main()
+        time.sleep(0.002 * (hi - lo))
+
+    threads_before = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        cpu._in_pieces(2, 100000, run_units)
+    stopped = time.perf_counter()
+    assert threading.active_count() == threads_before
+    assert all(t < stopped for t in started) and len(started) < 1000
+
+
 def test_the_last_thread_leaves_a_long_consumer_its_cpu():
-    """With a consumer far behind, the last thread stops after its first chunk; the others finish."""
+    """With a consumer far behind, the last thread stops as soon as a piece has been timed; the others
+    finish."""
     who, lock = {}, threading.Lock()
 
-    def tiles_of(k, first, stride, last):
+    def run_units(k, lo, hi):
         with lock:
-            for t in range(first, last):
+            for t in range(lo, hi):
                 who[t] = k
 
     reports = []
-    cpu._streamed(2, 640, tiles_of, reports.append, lambda: 1e9)
+    cpu._in_pieces(2, 640, run_units, reports.append, lambda: 1e9)
     assert sorted(who) == list(range(640)) and reports[-1] == 640
-    assert sum(1 for k in who.values() if k == 1) <= 2 * -(-640 // cpu.STREAM_CHUNKS)
+    assert sum(1 for k in who.values() if k == 1) <= 2
     # and with nothing left for the consumer, both threads render to the end
     who.clear()
-    cpu._streamed(2, 640, tiles_of, reports.append, lambda: 0.0)
+    cpu._in_pieces(2, 640, run_units, reports.append, lambda: 0.0)
     assert sorted(who) == list(range(640))
 
 

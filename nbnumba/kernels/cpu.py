@@ -25,8 +25,10 @@ def usable_threads(threads=0):
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _in_threads(nthreads, call):
-    """call(k) for k in range(nthreads), in that many threads; the first error is raised here."""
+def _in_threads(nthreads, call, stop):
+    """call(k) for k in range(nthreads), in that many threads; the first error is raised here. When the
+    caller is interrupted while it waits (Ctrl-C), `stop` is set and every thread is waited for (each
+    returns after its current piece) before the interrupt goes on."""
     if nthreads <= 1:
         call(0)
         return
@@ -36,13 +38,23 @@ def _in_threads(nthreads, call):
         try:
             call(k)
         except BaseException as e:     # re-raised below, in the caller's thread
+            stop.set()
             errors.append(e)
 
     pool = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    try:
+        for t in pool:
+            t.start()
+        for t in pool:
+            while t.is_alive():
+                # short waits: a signal delivered to another thread is handled here within 0.1 s
+                t.join(0.1)
+    except BaseException:
+        stop.set()
+        for t in pool:
+            if t.ident is not None:
+                t.join()
+        raise
     if errors:
         raise errors[0]
 
@@ -52,13 +64,23 @@ def _c(a):
 
 
 def render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                 image, omega, switched, threads=0):
-    """Renders order[start:] into image (float32, C's store), omega and switched (per list position)."""
+                 image, omega, switched, threads=0, progress=None):
+    """Renders order[start:] into image (float32, C's store), omega and switched (per list position).
+    With `progress`, progress(m) is called (in order, one call at a time) as soon as list positions
+    start..m-1 have all been rendered; a `remaining_s` method on it makes it a consumer (_in_pieces)."""
     plan = tuple(_c(a) for a in (ip, fp, det, polar_axis, sources, cells, recip, Fhkl))
     entry = kernel("render_exact")
-    chunks = (order.shape[0] - start + CHUNK - 1) // CHUNK
-    n = max(1, min(usable_threads(threads), chunks))
-    _in_threads(n, lambda k: entry(k, n, order, start, fresh, interp_until, *plan, image, omega, switched))
+    n = order.shape[0]
+    chunks = (n - start + CHUNK - 1) // CHUNK
+
+    def chunks_of(k, lo, hi):
+        # the entry renders order[start:] chunk by chunk: a shorter list and a later start bound it
+        entry(0, 1, order[:min(start + hi * CHUNK, n)], start + lo * CHUNK, fresh, interp_until, *plan, image,
+              omega, switched)
+
+    _in_pieces(usable_threads(threads), chunks, chunks_of,
+               None if progress is None else lambda c: progress(min(start + c * CHUNK, n)),
+               getattr(progress, "remaining_s", None))
 
 
 def covered(ip, fp):
@@ -79,76 +101,83 @@ def padded_f2(ip, Fhkl, default_F):
     return t.reshape(-1), np.array([H, K, L], np.int64)
 
 
-# a render with `progress` hands its tiles out in about this many chunks
-STREAM_CHUNKS = 64
-
-
 def render_fast(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
                 image, omega, switched, threads=0, progress=None):
-    """render_exact's contract with the fast kernel (kernels/fast.py). With `progress`, progress(m) is
-    called (in order, one call at a time) as soon as list positions start..m-1 are all final, for a
-    consumer working behind the render (the image is the same either way; see _streamed)."""
+    """render_exact's contract with the fast kernel (kernels/fast.py)."""
     if not covered(ip, fp):
         render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                     image, omega, switched, threads)
+                     image, omega, switched, threads, progress)
         return
     plan = tuple(_c(a) for a in (ip, fp, det, polar_axis, sources, cells, recip, Fhkl))
     f2, dims = padded_f2(ip, Fhkl, float(fp[F_DEFAULT_F]))
     cell_list = np.ascontiguousarray(cells[1].reshape(-1, 9))
     entry = kernel("render_fast")
-    tiles = (order.shape[0] - start + TILE - 1) // TILE
-    n = max(1, min(usable_threads(threads), tiles))
-    fscratch = np.empty((n, F_ROWS, TILE))
-    iscratch = np.empty((n, I_ROWS, TILE), np.int64)
+    n = order.shape[0]
+    tiles = (n - start + TILE - 1) // TILE
+    threads = max(1, min(usable_threads(threads), tiles))
+    fscratch = np.empty((threads, F_ROWS, TILE))
+    iscratch = np.empty((threads, I_ROWS, TILE), np.int64)
 
-    def tiles_of(k, first, stride, last):
-        entry(first, stride, last, order, start, fresh, interp_until, *plan, cell_list, f2, dims, image, omega,
+    def tiles_of(k, lo, hi):
+        entry(lo, 1, hi, order, start, fresh, interp_until, *plan, cell_list, f2, dims, image, omega,
               switched, fscratch[k], iscratch[k])
 
-    if progress is None:
-        _in_threads(n, lambda k: tiles_of(k, k, n, tiles))
-    else:
-        _streamed(n, tiles, tiles_of, lambda t: progress(min(start + t * TILE, order.shape[0])),
-                  getattr(progress, "remaining_s", None))
+    _in_pieces(threads, tiles, tiles_of, None if progress is None else lambda t: progress(min(start + t * TILE, n)),
+               getattr(progress, "remaining_s", None))
 
 
-def _streamed(n, tiles, tiles_of, done_upto, consumer_left):
-    """Renders the tiles in chunks handed out in order to whichever of the n threads is free (tiles
-    are independent: any thread may render any of them) and calls done_upto(t) whenever tiles 0..t-1
-    have all finished. The consumer of those tiles is itself a serial pass in another thread: the last
-    thread leaves the render to the others, and its CPU to the consumer, once the consumer's remaining
-    work (consumer_left(), seconds of one CPU) outlasts what the others have left to render."""
-    size = -(-tiles // STREAM_CHUNKS)
-    count = -(-tiles // size)
-    finished = [False] * count
-    state = {"next": 0, "prefix": 0, "busy": 0.0, "chunks": 0}
+# a piece of a render is sized, from the rate measured so far, to take about this long on one thread:
+# short enough to show progress and to stop within a second of Ctrl-C, long enough that handing
+# pieces out costs nothing measurable (a call is ~20 us)
+PIECE_S = 0.05
+
+
+def _in_pieces(n, units, run_units, done_upto=None, consumer_left=None):
+    """Runs units 0..units-1 (tiles or chunks, independent of each other) as pieces handed out in
+    order to whichever of the n threads is free: run_units(k, lo, hi) renders units lo..hi-1 in
+    thread k. done_upto(u), if given, is called (under a lock, so in order) whenever units 0..u-1
+    have all finished. The first piece is one unit; later ones follow the measured rate.
+
+    A consumer of the finished units may work behind the render in another thread, on the same CPUs:
+    consumer_left() tells its remaining work in seconds of one CPU, and the last thread leaves the
+    render to the others, and its CPU to the consumer, once that outlasts what the others have left."""
+    n = max(1, min(n, units))
+    pieces = []                    # [lo, hi, finished], in hand-out order, which is unit order
+    state = {"next": 0, "prefix": 0, "busy": 0.0, "units": 0}
     lock = threading.Lock()
+    stop = threading.Event()
 
     def work(k):
-        while True:
+        while not stop.is_set():
             with lock:
-                c = state["next"]
-                if c >= count:
+                lo = state["next"]
+                if lo >= units:
                     return
-                if k == n - 1 and n > 1 and consumer_left is not None and state["chunks"]:
-                    left = (count - c) * state["busy"] / state["chunks"]
-                    if consumer_left() >= left / (n - 1):
+                per_unit = state["busy"] / state["units"] if state["units"] else 0.0
+                if k == n - 1 and n > 1 and consumer_left is not None and state["units"]:
+                    if consumer_left() >= (units - lo) * per_unit / (n - 1):
                         return
-                state["next"] = c + 1
+                size = int(PIECE_S / per_unit) if per_unit > 0.0 else 1
+                hi = lo + max(1, min(size, -(-(units - lo) // n)))
+                state["next"] = hi
+                piece = [lo, hi, False]
+                pieces.append(piece)
             t0 = time.perf_counter()
-            tiles_of(k, c * size, 1, min((c + 1) * size, tiles))
+            run_units(k, lo, hi)
             with lock:
                 state["busy"] += time.perf_counter() - t0
-                state["chunks"] += 1
-                finished[c] = True
-                p = state["prefix"]
-                while p < count and finished[p]:
-                    p += 1
-                if p > state["prefix"]:
-                    state["prefix"] = p
-                    done_upto(min(p * size, tiles))
+                state["units"] += hi - lo
+                piece[2] = True
+                i = state["prefix"]
+                while i < len(pieces) and pieces[i][2]:
+                    i += 1
+                if i > state["prefix"]:
+                    state["prefix"] = i
+                    if done_upto is not None:
+                        done_upto(pieces[i - 1][1])
 
-    _in_threads(n, work)
+    if units > 0:
+        _in_threads(n, work, stop)
 
 
 def first_phi_positions(order, block_starts, ip, fp, det, sources):

@@ -113,8 +113,8 @@ def _no_contraction():
 
 
 def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-           image, omega, switched, threads=0):
-    """cpu.render_exact on the GPU (threads: CPU threads, unused): renders order[start:] into the host arrays image (float32, C's
+           image, omega, switched, threads=0, progress=None):
+    """cpu.render_exact on the GPU (threads: CPU threads, unused; progress told once, at the end): renders order[start:] into the host arrays image (float32, C's
     store), omega and switched (per list position). Same interpolation rule: positions up to and
     including interp_until keep it on."""
     if not cuda_usable():
@@ -141,6 +141,8 @@ def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, 
     image[order[start:]] = values
     omega[start:] = om
     switched[start:] = sw
+    if progress is not None:
+        progress(order.shape[0])
 
 
 def _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl, m):

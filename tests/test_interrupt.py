@@ -1,0 +1,65 @@
+"""Ctrl-C and SIGTERM in a real process: C's progress lines arrive while the render runs, and a signal
+one second into a long render ends the process within two seconds, exit 128 + signal, one line on
+stderr, no traceback, and no file left (Fdump.bin included: it is written only after a whole run)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+# about 20-40 s of rendering on one core of a 2020s x86 machine (exact kernel, one thread)
+LONG = ("-kernel exact -threads 1 -cell 100 100 100 90 90 90 -hkl tiny.hkl -default_F 100 -N 5 -lambda 1 "
+        "-distance 100 -detpixels 512 -mosaic 1 -mosaic_dom 20 -phisteps 10 -osc 1 -seed 1").split()
+
+
+def _start(workdir):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "simulate", *LONG], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, first_done = [], threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            lines.append((time.monotonic(), line.rstrip("\n")))
+            if line.endswith("% done\n"):
+                first_done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return proc, lines, first_done, reader
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_long_render_cleanly(tmp_path, golden_dir, signum, code):
+    shutil.copy(golden_dir / "inputs" / "tiny.hkl", tmp_path / "tiny.hkl")
+    before = (tmp_path / "tiny.hkl").read_bytes()
+    proc, lines, first_done, reader = _start(tmp_path)
+    try:
+        # the first progress line comes as soon as the render starts (after any first-time compile)
+        assert first_done.wait(300), "no progress line: %r" % lines[-5:]
+        started = time.monotonic()
+        time.sleep(1.0)
+        assert proc.poll() is None, "the render should still be running"
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        rc = proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    err = proc.stderr.read()
+    assert rc == code
+    assert took < 2.0, "took %.2f s to stop" % took
+    assert "Traceback" not in err
+    err_lines = [line for line in err.splitlines() if line.strip()]
+    assert len(err_lines) == 1 and "interrupted by " + signal.Signals(signum).name in err_lines[0], err
+    assert sorted(os.listdir(tmp_path)) == ["tiny.hkl"]
+    assert (tmp_path / "tiny.hkl").read_bytes() == before
+    # progress came live: lines were printed during the second before the signal, not all at the end
+    assert any(started < t < sent for t, line in lines if line.endswith("% done"))
