@@ -61,6 +61,24 @@ def test_unknown_flag_warns_and_is_ignored(work):
     assert np.array_equal(ref, np.fromfile(work / "floatimage.bin", np.float32))
 
 
+def test_help_states_our_true_defaults_and_working_choices():
+    from nbnumba.cli.argv import OUR_OPTIONS, Params, parse_argv
+    from nbnumba.errors import NanoBraggError
+    from click.testing import CliRunner
+    from nbnumba.cli.main import main
+    out = CliRunner().invoke(main, ["simulate", "--help"]).output.splitlines()
+    defaults = Params()
+    for flag in OUR_OPTIONS:
+        at = next(i for i, line in enumerate(out) if line.split()[:1] == [flag])
+        assert out[at + 1].endswith("[default: %s]" % getattr(defaults, flag[1:])), out[at:at + 2]
+        choices = out[at].split("<")[1].rstrip(">")
+        if "|" in choices:
+            for choice in choices.split("|"):       # every listed choice is accepted...
+                assert getattr(parse_argv([flag, choice], now=1), flag[1:]) == choice
+            with pytest.raises(NanoBraggError):     # ...and nothing else
+                parse_argv([flag, "mixed" if flag != "-device" else "tpu"], now=1)
+
+
 def test_help_lists_flags_with_units():
     from click.testing import CliRunner
     from nbnumba.cli.main import main

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .argv import DEVICES, GPU_PRECISIONS, KERNELS, Params
+
+_OURS = Params()   # the defaults of our own options, from the one place that sets them
+
 
 class Flag(NamedTuple):
     name: str
@@ -154,12 +158,16 @@ SECTIONS: tuple[tuple[str, tuple[Flag, ...]], ...] = (
         _S("-progress", (), "0", "", "on", "progress meter"),
         _S("-noprogress", (), "0", "", "off", "no progress meter"),
     )),
-    ("nbnumba options (not in nanoBragg.c)", (
-        _S("-omp_threads", (), "1", "int >= 1", "1", "emulate nanoBragg.c built with OpenMP and OMP_NUM_THREADS=T"),
-        _S("-kernel", (), "1", "exact|fast", "exact", "pixel kernel: exact (bit-identical) or fast"),
-        _S("-threads", (), "1", "int", "0", "worker threads (0: all cores)"),
-        _S("-device", (), "1", "cpu|cuda|auto", "cpu", "where to compute"),
-        _S("-gpu_precision", (), "1", "double|mixed|single", "double", "GPU arithmetic precision"),
+    ("nbnumba options (not in nanoBragg.c; taken out before nanoBragg's flags are read)", (
+        _S("-kernel", (), "1", "|".join(KERNELS), _OURS.kernel,
+           "pixel kernel: fast (nanoBragg.c's image to 1e-6 of the peak, most images bit for bit) or exact "
+           "(nanoBragg.c's arithmetic, bit for bit)"),
+        _S("-threads", (), "1", "int >= 0", str(_OURS.threads), "CPU threads (0: every CPU this process may use)"),
+        _S("-omp_threads", (), "1", "int >= 1", str(_OURS.omp_threads),
+           "the image of nanoBragg.c built with OpenMP and OMP_NUM_THREADS=T"),
+        _S("-device", (), "1", "|".join(DEVICES), _OURS.device, "where to render: the CPU, an NVIDIA GPU, or the "
+           "GPU when one is usable"),
+        _S("-gpu_precision", (), "1", "|".join(GPU_PRECISIONS), _OURS.gpu_precision, "GPU arithmetic precision"),
     )),
 )
 
