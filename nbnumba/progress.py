@@ -34,11 +34,11 @@ def interpolation_warning(p, pixel):
 class LiveProgress:
     """Told how many list positions of the render are final (`update(done)`, in order), prints C's lines
     up to there through `log`, and the interpolation warning where C prints it (after the pixel that
-    switched interpolation off, before that pixel's progress line). With `bar`, also draws a tqdm bar
-    on stderr: done/total pixels, rate and time left."""
+    switched interpolation off, before that pixel's progress line). flush() pushes the lines out as
+    they come. With `bar`, also draws a tqdm bar on stderr: done/total pixels, rate and time left."""
 
-    def __init__(self, log, bar=False):
-        self._log, self._want_bar = log, bar
+    def __init__(self, log, flush=sys.stdout.flush, bar=False):
+        self._log, self._flush, self._want_bar = log, flush, bar
         self._p, self._ticks = None, []
         self._next = 0            # first tick not yet printed
         self._done = 0
@@ -78,11 +78,11 @@ class LiveProgress:
         if self._bar is not None:
             self._bar.clear()
             self._log(line)
-            sys.stdout.flush()
+            self._flush()
             self._bar.refresh()
         else:
             self._log(line)
-            sys.stdout.flush()
+            self._flush()
 
     def close(self):
         if self._bar is not None:

@@ -90,3 +90,17 @@ def test_python_dash_m_nbnumba(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "floatimage.bin").stat().st_size == 24 * 24 * 4
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path):
+    """`nbnumba simulate ... | head -1`: the files are still written, exit 0, nothing on stderr."""
+    r, w = os.pipe()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "simulate", *ARGS], cwd=tmp_path, env=env,
+                            stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    os.close(r)             # gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 0, err
+    assert err == ""
+    assert sorted(os.listdir(tmp_path)) == ["floatimage.bin", "intimage.img", "noiseimage.img"]

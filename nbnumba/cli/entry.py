@@ -28,8 +28,11 @@ def entry(argv=None):
             code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:         # a reader that went away (`| head`) is not an error of the run
+            pass
     os._exit(code)
 
 
