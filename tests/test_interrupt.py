@@ -63,3 +63,36 @@ def test_a_signal_stops_a_long_render_cleanly(tmp_path, golden_dir, signum, code
     assert (tmp_path / "tiny.hkl").read_bytes() == before
     # progress came live: lines were printed during the second before the signal, not all at the end
     assert any(started < t < sent for t, line in lines if line.endswith("% done"))
+
+
+def test_a_terminal_gets_a_progress_bar_on_stderr_and_a_pipe_none(tmp_path):
+    import pty
+    args = "-kernel exact -cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 256 -mosaic 1 " \
+           "-mosaic_dom 4 -nonoise -nopgm -seed 1".split()
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))     # a 100-column terminal
+    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "simulate", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:         # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out = proc.stdout.read().decode()
+    assert proc.wait(120) == 0
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert "px" in text and "%|" in text, text[-500:]      # tqdm: done/total pixels, rate, time left
+    assert "%|" not in out and "% done" in out
+    # stderr that is not a terminal gets no bar (see test_entry's silent runs)
+    res = subprocess.run([sys.executable, "-m", "nbnumba", "simulate", *args], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and res.stderr == ""
