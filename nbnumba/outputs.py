@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from .io.atomic import OutputTransaction
 from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
@@ -136,24 +137,29 @@ class NoiseStream:
 
 def write_outputs(result, log=print, noise_job=None):
     """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None.
-    noise_job: the NoiseStream that followed this result's render, if any."""
+    noise_job: the NoiseStream that followed this result's render, if any.
+
+    The files are one transaction (nbnumba.io.atomic): each is staged as it is logged and all are put
+    in place at the end; an exception (an interrupt included) leaves no output and no temporary file."""
     plan = result.plan
     p = plan.p
     if noise_job is None and p.calculate_noise:
         noise_job = NoiseStream(plan)
         noise_job.finish(result.floatimage)
-    try:
-        _write_images(result, log)
-    except BaseException:
-        if noise_job is not None:
-            noise_job.wait()
-        raise
-    if noise_job is None:
-        return None
-    noise, photons, overloads = noise_job.result()
-    log("%.0f photons on noise image (%d overloads)" % (photons, overloads))
-    log("writing %s as %d-byte integers" % (p.noisefilename, 2))
-    write_smv(p.noisefilename, header_for(p, +1.0), noise)
+    # every file (and the Fdump cache save_fdump announced) goes into place at the end, or none does
+    with getattr(p, "output_transaction", None) or OutputTransaction():
+        try:
+            _write_images(result, log)
+        except BaseException:
+            if noise_job is not None:
+                noise_job.wait()
+            raise
+        if noise_job is None:
+            return None
+        noise, photons, overloads = noise_job.result()
+        log("%.0f photons on noise image (%d overloads)" % (photons, overloads))
+        log("writing %s as %d-byte integers" % (p.noisefilename, 2))
+        write_smv(p.noisefilename, header_for(p, +1.0), noise)
     return noise
 
 

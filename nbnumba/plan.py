@@ -331,11 +331,23 @@ def make_plan(params, log=print):
 
 
 def save_fdump(plan, log=print):
-    """C writes Fdump.bin right after reading -hkl (2227-2242); we do it once the inputs are known good."""
+    """C writes Fdump.bin right after reading -hkl (2227-2242); we do it once the inputs are known good:
+    at once, or, where the parameters carry an OutputTransaction (`nbnumba simulate`), together with
+    the images when write_outputs puts them in place (never when the run fails or is interrupted)."""
     if plan.fdump_to_write is None:
         return
-    from .io.fdump import write_fdump
+    from .io.fdump import fdump_parts, write_fdump
     p = plan.p
+    outputs = getattr(p, "output_transaction", None)
+    if outputs is not None:
+        # the CLI's outputs are one transaction: the dump is written with the images, at the end
+        from .io.atomic import can_open_for_writing
+        if can_open_for_writing(p.dumpfilename):
+            outputs.defer(p.dumpfilename, *fdump_parts(plan.fdump_to_write))
+            log("writing dump file for next time: %s" % p.dumpfilename)
+        else:
+            log("WARNING: unable to open dump file: %s" % p.dumpfilename)
+        return
     try:
         write_fdump(p.dumpfilename, plan.fdump_to_write)
         log("writing dump file for next time: %s" % p.dumpfilename)

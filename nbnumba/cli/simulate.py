@@ -16,22 +16,55 @@ def _error(message):
     sys.stderr.flush()
 
 
+_INPUT_FLAGS = (("-hkl", "hklfilename"), ("-mat", "matfilename"), ("-mask", "maskfilename"),
+                ("-img", "imginfilename"), ("-sourcefile", "sourcefilename"), ("-stol", "stolfilename"))
+
+
+def _same_file(a, b):
+    """Whether paths a and b name one file: the same inode, or (where one does not exist yet) the
+    same path once symbolic links are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _check_outputs(p):
-    """Refuse to run when an output would overwrite an input or cannot be written (before any work)."""
-    inputs = {os.path.abspath(f) for f in (p.hklfilename, p.matfilename, p.maskfilename, p.imginfilename,
-                                          p.sourcefilename, p.stolfilename) if f}
-    outs = [p.floatfilename, p.intfilename]
+    """Refuse to run when an output would overwrite an input or cannot be written (before any work).
+
+    Outputs: the four images and, with -hkl, the structure-factor dump; inputs: every file flag and,
+    without -hkl, the dump that will be read. An output that is a special file (a device, a FIFO) is
+    written through, not replaced, so it overwrites nothing and needs no writable folder. Then the
+    parameters get the OutputTransaction that stages every output and puts them in place at the end
+    (see nbnumba.io.atomic), so that a run that fails or is interrupted leaves no file."""
+    from ..io.atomic import OutputTransaction, output_target
+    inputs = [(flag, getattr(p, name)) for flag, name in _INPUT_FLAGS if getattr(p, name)]
+    if p.hklfilename is None and os.path.isfile(p.dumpfilename):
+        inputs.append(("-dumpfile", p.dumpfilename))
+    outs = [("-floatfile", p.floatfilename), ("-intfile", p.intfilename)]
     if p.write_pgm:
-        outs.append(p.pgmfilename)
+        outs.append(("-pgmfile", p.pgmfilename))
     if p.calculate_noise:
-        outs.append(p.noisefilename)
-    for name in outs:
-        path = os.path.abspath(name)
-        if path in inputs:
-            raise NanoBraggError("output file %s would overwrite an input file" % name)
-        folder = os.path.dirname(path)
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        outs.append(("-noisefile", p.noisefilename))
+    if p.hklfilename is not None:
+        outs.append(("-dumpfile", p.dumpfilename))      # written with -hkl; unwritable only warns (as in C)
+    for out_flag, name in outs:
+        try:
+            target, special = output_target(name)
+        except OSError as e:
+            if out_flag == "-dumpfile":
+                continue            # C only warns that it cannot open the dump file
+            raise NanoBraggError("cannot write %s (%s): %s" % (name, out_flag, e.strerror)) from None
+        if special:
+            continue
+        for in_flag, source in inputs:
+            if _same_file(name, source):
+                raise NanoBraggError("output file %s (%s) would overwrite an input file: %s (%s)"
+                                     % (name, out_flag, source, in_flag))
+        folder = os.path.dirname(target)
+        if out_flag != "-dumpfile" and (not os.path.isdir(folder) or not os.access(folder, os.W_OK)):
             raise NanoBraggError("cannot write %s: no writable directory %s" % (name, folder))
+    p.output_transaction = OutputTransaction()
 
 
 def simulate(args):

@@ -14,14 +14,20 @@ from .cscan import CStream, wrap_int32
 from .hkl import HklTable, allocate_grid
 
 
-def fdump_bytes(table: HklTable) -> bytes:
+def fdump_parts(table: HklTable):
+    """The dump file as (header bytes, grid array), the grid uncopied where it can be."""
     head = "%d %d %d %d %d %d\n\f" % (table.h_min, table.h_max, table.k_min, table.k_max,
                                        table.l_min, table.l_max)
-    return head.encode("ascii") + np.ascontiguousarray(table.Fhkl, dtype="<f8").tobytes()
+    return head.encode("ascii"), np.ascontiguousarray(table.Fhkl, dtype="<f8")
+
+
+def fdump_bytes(table: HklTable) -> bytes:
+    head, grid = fdump_parts(table)
+    return head + grid.tobytes()
 
 
 def write_fdump(path, table: HklTable):
-    atomic_write(path, fdump_bytes(table))
+    atomic_write(path, *fdump_parts(table))
 
 
 def read_fdump(path, log=None) -> HklTable:

@@ -4,10 +4,12 @@ compiled for them.
 Only modules that compile code import this one (and with it numba); the set-up and a run that finds
 its compiled kernels in the native cache (nbnumba.kernels.native) never do.
 """
+import os
 import sys
 from types import FunctionType
 
 from numba import njit
+from numba.core.caching import FunctionCache
 from numba.core.registry import cpu_target
 
 from . import vecmath
@@ -30,13 +32,84 @@ def _load_tables_without_blas_probe():
 
 _load_tables_without_blas_probe()
 
+
+def _warn(message):
+    sys.stderr.write("nbnumba: warning: %s\n" % message)
+    sys.stderr.flush()
+
+
+class _RobustCache(FunctionCache):
+    """numba's on-disk cache of one function, where an entry that cannot be read (a truncated or
+    corrupt .nbi/.nbc file: UnpicklingError, EOFError, ...) is discarded with a warning and the
+    function compiled again, instead of failing every later run; a save that fails only warns."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as e:
+            _warn("unreadable numba cache entry %s (%s: %s): discarded, compiling again"
+                  % (self._cache_file._index_path, type(e).__name__, e))
+            self._discard()
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception as e:
+            _warn("cannot save numba cache entry %s (%s: %s): compiled for this process only"
+                  % (self._cache_file._index_path, type(e).__name__, e))
+            self._discard()
+
+    def _discard(self):
+        files = self._cache_file
+        names = [files._index_name]
+        prefix = files._data_name_pattern.split("{", 1)[0]
+        try:
+            names += [n for n in os.listdir(self._cache_path) if n.startswith(prefix) and n.endswith(".nbc")]
+        except OSError:
+            pass
+        for n in names:
+            try:
+                os.unlink(os.path.join(self._cache_path, n))
+            except OSError:
+                pass
+
+
+_caching = [True]        # False once numba has found no writable cache folder for a kernel
+
+
+def caching():
+    """Whether the kernels compiled in this process are saved in numba's cache."""
+    return _caching[0]
+
+
+def _cached(**options):
+    """njit(cache=True, **options), except that an unreadable cache entry is rebuilt (_RobustCache)
+    and that where no cache folder is writable (a read-only install, an unwritable home, no
+    NUMBA_CACHE_DIR: numba's own cache=True raises "cannot cache function") the kernels are compiled
+    in memory, with one warning."""
+    plain = njit(**options)
+
+    def decorate(f):
+        dispatcher = plain(f)
+        if _caching[0]:
+            try:
+                dispatcher._cache = _RobustCache(dispatcher.py_func)
+            except RuntimeError as e:
+                _caching[0] = False
+                _warn("no writable cache folder (%s; set NUMBA_CACHE_DIR): kernels compiled in memory, "
+                      "for this process only" % e)
+        return dispatcher
+    return decorate
+
+
 # IEEE division as in C: x/0 is inf or NaN, never a Python exception. Kernel functions are called only
 # from compiled code (the native entries), so numba generates no CPython wrapper for them (about 3 s
 # less of a cold start); `pyjit` keeps it for the few that Python calls directly (printout, the CUDA
 # simulator). Calling a `jit` function from Python crashes the process: give it `pyjit` instead.
-jit = njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
-pyjit = njit(cache=True, error_model="numpy")
-inline = njit(cache=True, inline="always", error_model="numpy")
+jit = _cached(error_model="numpy", no_cpython_wrapper=True)
+pyjit = _cached(error_model="numpy")
+inline = _cached(inline="always", error_model="numpy")
 
 
 def _compiled(module, *names):

@@ -140,11 +140,36 @@ def kernel(name):
 
 def _obtain(name):
     paths = _cache_paths(name)
-    if paths is not None:
-        k = _load(name, *paths)
-        if k is not None:
-            return k
+    if paths is None:
+        return _build(name, None)
+    problems = []
+    k = _load(name, *paths, problems=problems)
+    if k is not None:
+        return k
+    if not problems:
+        # not in the cache written to: the package's own cache, read-only (a read-only install)
+        installed = _cache_paths(name, _installed_cache_dir())
+        if installed != paths:
+            k = _load(name, *installed)
+            if k is not None:
+                return k
+    else:
+        _warn("unusable kernel cache entry %s (%s): discarded, building it again" % (paths[1], problems[0]))
+        for path in (paths[0], _with_suffix(paths[0], ".so"), paths[1]):
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    import shutil
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
     return _build(name, paths)
+
+
+def _warn(message):
+    sys.stderr.write("nbnumba: warning: %s\n" % message)
+    sys.stderr.flush()
 
 
 # ---------------------------------------------------------------------------- the cache
@@ -176,10 +201,19 @@ def cache_dir():
     if env:
         return os.path.join(env, "nbnumba-native")
     here = os.path.join(_HERE, "__pycache__")
-    if os.access(here if os.path.isdir(here) else _HERE, os.W_OK):
-        return os.path.join(here, "native")
+    if os.path.isdir(here):
+        writable = os.access(here, os.W_OK)
+    else:
+        writable = not os.path.lexists(here) and os.access(_HERE, os.W_OK)
+    if writable:
+        return _installed_cache_dir()
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(home, "nbnumba")
+
+
+def _installed_cache_dir():
+    """The package's own native cache (read even where it cannot be written)."""
+    return os.path.join(_HERE, "__pycache__", "native")
 
 
 def _read(path):
@@ -235,11 +269,12 @@ def _key(name):
     return _sha256((_key_base + name + repr(ENTRIES[name])).encode()).hexdigest()[:32]
 
 
-def _cache_paths(name):
-    """(object file, metadata file) for the entry, or None where native code cannot be cached."""
+def _cache_paths(name, folder=None):
+    """(object file, metadata file) for the entry in `folder` (default: the cache written to), or None
+    where native code cannot be cached."""
     if not sys.platform.startswith("linux") or os.environ.get("NBNUMBA_NO_NATIVE_CACHE"):
         return None
-    base = os.path.join(cache_dir(), "%s-%s" % (name, _key(name)))
+    base = os.path.join(folder or cache_dir(), "%s-%s" % (name, _key(name)))
     return base + ".o", base + ".meta"
 
 
@@ -261,22 +296,33 @@ _engine = None
 _stub = None
 
 
-def _load(name, obj_path, meta_path):
-    """The entry mapped from the cache, or None when it is not there or not usable here."""
-    global _engine
+def _load(name, obj_path, meta_path, problems=None):
+    """The entry mapped from the cache, or None when it is not there or not usable here; where the
+    entry is there but damaged (unreadable, truncated, not matching its checksums), the reason is
+    appended to `problems`."""
+    problems = [] if problems is None else problems
     try:
-        meta = read_meta(meta_path)
-    except (OSError, ValueError):
+        return _load_entry(name, obj_path, meta_path, problems)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except Exception as e:      # whatever a damaged file makes the loader raise
+        problems.append("%s: %s" % (type(e).__name__, e))
+        return None
+
+
+def _load_entry(name, obj_path, meta_path, problems):
+    global _engine
+    meta = read_meta(meta_path)
+    for key in ("symbol", "sha256"):
+        if not meta.get(key):
+            raise ValueError("metadata without %s" % key)
     if meta.get("shared_sha256"):
         k = _load_shared(name, _with_suffix(obj_path, ".so"), meta)
         if k is not None:
             return k
-    try:
-        data = _read(obj_path)
-    except OSError:
-        return None
+    data = _read(obj_path)
     if _sha256(data).hexdigest() != meta.get("sha256"):
+        problems.append("the object file does not match its checksum")
         return None
     stubs = meta.get("stubs", [])
     if any(s not in stubs and not _in_process(s) for s in undefined_symbols(data)):
@@ -291,6 +337,7 @@ def _load(name, obj_path, meta_path):
     _engine.finalize_object()
     address = _engine.get_function_address(meta["symbol"])
     if not address:
+        problems.append("no symbol %s in the object file" % meta["symbol"])
         return None
     return Kernel(name, address, _engine)
 
@@ -412,9 +459,18 @@ def _build(name, paths):
     if paths is not None:
         try:
             _save(compiled, *paths)
-        except OSError:
-            pass            # a read-only cache: this process still runs the in-process build
+        except OSError as e:
+            # a read-only cache: this process still runs the in-process build
+            global _save_warned
+            jit = sys.modules.get("nbnumba.kernels.jit")
+            if not _save_warned and (jit is None or jit.caching()):      # else jit has said so already
+                _save_warned = True
+                _warn("cannot write the kernel cache in %s (%s; set NUMBA_CACHE_DIR): kernels compiled in "
+                      "memory, for this process only" % (os.path.dirname(paths[0]), e.strerror or e))
     return Kernel(name, compiled.address, compiled)
+
+
+_save_warned = False
 
 
 def _forget_numba_caches():
@@ -448,13 +504,13 @@ def _save(compiled, obj_path, meta_path):
         return              # needs something only numba's process provides: keep it in-process
     from pathlib import Path
 
-    from ..io.atomic import atomic_write
+    from ..io.atomic import write_now
     obj_path = Path(obj_path)
     obj_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(obj_path, data)
+    write_now(obj_path, data)
     meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": _sha256(data).hexdigest(),
             "shared_sha256": _link_shared(library, stubs, obj_path.with_suffix(".so"), compiled.native_name)}
-    atomic_write(meta_path, "".join("%s %s\n" % (k, " ".join(v) if isinstance(v, list) else v or "-")
+    write_now(meta_path, "".join("%s %s\n" % (k, " ".join(v) if isinstance(v, list) else v or "-")
                                     for k, v in meta.items()).encode())
     # earlier builds of this entry (older sources or installs) are never loaded again
     name = obj_path.stem.rsplit("-", 1)[0]
