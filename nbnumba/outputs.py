@@ -10,6 +10,7 @@ from .io.atomic import OutputTransaction
 from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
+from .progress import interpolation_warning
 from .rng import noise_rows
 from .sampling import RTD
 from .simulate import roi_bounds
@@ -192,15 +193,15 @@ def _write_images(result, log):
         write_pgm(p.pgmfilename, p.fpixels, p.spixels, pscale, pgm_image(flat, pscale, p))
 
 
-def log_run_summary(result, log=print):
-    """The lines C prints between the pixel loop and the output files."""
+def log_run_summary(result, log=print, progress_shown=False):
+    """The lines C prints between the pixel loop and the output files; progress_shown: the progress
+    lines and the interpolation warning were printed during the render (progress.LiveProgress)."""
     p = result.plan.p
-    if result.interpolation_off_at >= 0:
-        log("WARNING: out of range for three point interpolation at pixel %d %d: nearest-neighbour structure "
-            "factors from there on (as nanoBragg.c does)" % (result.interpolation_off_at % p.fpixels,
-                                                             result.interpolation_off_at // p.fpixels))
-    for line in result.progress:
-        log(line)
+    if not progress_shown:
+        if result.interpolation_off_at >= 0:
+            log(interpolation_warning(p, result.interpolation_off_at))
+        for line in result.progress:
+            log(line)
     if p.printout:
         from .printout import printout
         printout(result, log)

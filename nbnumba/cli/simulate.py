@@ -7,11 +7,26 @@ from ..errors import NanoBraggError
 
 
 def _out(line):
-    sys.stdout.write(line + "\n")
+    try:
+        sys.stdout.write(line + "\n")
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _flush():
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _stdout_gone():
+    """The reader of stdout went away (`| head`): the run goes on and writes its files, silently."""
+    sys.stdout = open(os.devnull, "w")
 
 
 def _error(message):
-    sys.stdout.flush()
+    _flush()
     sys.stderr.write("nbnumba simulate: error: %s\n" % message)
     sys.stderr.flush()
 
@@ -69,8 +84,19 @@ def _check_outputs(p):
 
 def simulate(args):
     """Runs one simulation from nanoBragg's flags; returns the process exit code."""
+    from ..interrupt import Interrupted, stopping_on_signals
+    try:
+        with stopping_on_signals():
+            return _simulate(args)
+    except Interrupted as e:
+        _error("interrupted by %s; no output written" % e.name)
+        return e.exit_code
+
+
+def _simulate(args):
     from ..outputs import NoiseStream, log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
+    from ..progress import LiveProgress
     from ..simulate import resolve_device, run
     from .argv import parse_argv
     try:
@@ -80,11 +106,15 @@ def simulate(args):
         device = resolve_device(p.device, _out)
         # the serial noise pass follows the render row by row, on whatever CPU time the render leaves
         noise = NoiseStream(plan) if p.calculate_noise else None
+        # C's "N% done" lines as the render reaches them; a bar too where stderr is a terminal
+        progress = LiveProgress(_out, _flush, bar=sys.stderr.isatty())
         try:
-            result = run(plan, threads=p.threads, kernel=p.kernel, device=device, stream=noise)
+            result = run(plan, threads=p.threads, kernel=p.kernel, device=device, stream=noise, progress=progress)
+            progress.close()
             save_fdump(plan, _out)
-            log_run_summary(result, _out)
+            log_run_summary(result, _out, progress_shown=True)
         except BaseException:
+            progress.close()
             if noise is not None:
                 noise.cancel()
             raise
@@ -95,5 +125,5 @@ def simulate(args):
     except OSError as e:
         _error("%s: %s" % (e.filename or "", e.strerror or e))
         return 9
-    sys.stdout.flush()
+    _flush()
     return 0
