@@ -82,6 +82,15 @@ def _check_outputs(p):
     p.output_transaction = OutputTransaction()
 
 
+def _say_if_compiling(p):
+    """One line on stderr before a first run compiles kernels (tens of seconds, once per machine)."""
+    from ..kernels.buildtime import entries_for, notice
+    line = notice(entries_for(p.kernel, p.hklfilename, p.write_pgm, p.calculate_noise))
+    if line:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
 def simulate(args):
     """Runs one simulation from nanoBragg's flags; returns the process exit code."""
     from ..interrupt import Interrupted, stopping_on_signals
@@ -102,6 +111,8 @@ def _simulate(args):
     try:
         p = parse_argv(list(args))
         _check_outputs(p)
+        if p.device == "cpu":
+            _say_if_compiling(p)
         plan = make_plan(p, _out)
         device = resolve_device(p.device, _out)
         # the serial noise pass follows the render row by row, on whatever CPU time the render leaves

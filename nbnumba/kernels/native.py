@@ -167,6 +167,17 @@ def _obtain(name):
     return _build(name, paths)
 
 
+def is_cached(name):
+    """Whether `name` would be loaded without compiling it (loaded already, or its metadata file is in
+    the cache or in the package's own); None where native code is not cached at all."""
+    if name in _loaded:
+        return True
+    paths = _cache_paths(name)
+    if paths is None:
+        return None
+    return os.path.exists(paths[1]) or os.path.exists(_cache_paths(name, _installed_cache_dir())[1])
+
+
 def _warn(message):
     sys.stderr.write("nbnumba: warning: %s\n" % message)
     sys.stderr.flush()
