@@ -5,7 +5,7 @@ import pytest
 from golden_runner import run_in
 from nbnumba.kernels import buildtime, native
 
-ARGS = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 16 -nonoise -nopgm -seed 1".split()
+ARGS = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 16 -seed 1".split()
 
 
 def test_estimate_scales_with_the_machine():
@@ -20,7 +20,7 @@ def test_estimate_scales_with_the_machine():
 def test_a_warm_run_says_nothing_a_cold_one_says_it_compiles(tmp_path, monkeypatch):
     res = run_in(tmp_path, ARGS)                       # compiles here if needed: warm afterwards
     assert res.exit_code == 0
-    for name in buildtime.entries_for("fast", None, False, False):
+    for name in buildtime.entries_for("fast", None, True, True):
         assert native.is_cached(name) in (True, None)
     assert "compiling" not in run_in(tmp_path, ARGS).stderr
     monkeypatch.setattr(native, "is_cached", lambda name: name != "render_fast")

@@ -34,7 +34,7 @@ def entries_for(kernel, hkl, pgm, noise):
     if pgm:
         names.append("pgm_image")
     if noise:
-        names += ["noise", "gammln"]
+        names.append("noise")
     return names
 
 
