@@ -7,7 +7,10 @@ back exactly as C does, so a0/b0/c0 carry the same bits as nanoBragg's.
 import math
 import sys
 
+import numpy as np
+
 from . import vec4
+from .io.cscan import double_to_int
 from .rng import mosaic_rotation_umat, umat2misset
 from .sampling import RTD
 
@@ -167,15 +170,26 @@ def build_cell(p, rng, log):
     p.V_cell = V_cell
 
 
+def _c_ceil(x):
+    """C's ceil() of a double: infinities and NaN stay as they are."""
+    return float(math.ceil(x)) if math.isfinite(x) else x
+
+
+def _ieee_div(a, b):
+    """a / b as C divides doubles (x/0 is +-inf or NaN, never an exception)."""
+    with np.errstate(all="ignore"):
+        return float(np.float64(a) / np.float64(b))
+
+
 def crystal_size(p, log):
     """C 2064-2101: cell counts from the sample size, the recommended oversampling, the MW print."""
     a0, b0, c0 = p.a0[0], p.b0[0], p.c0[0]
     if p.sample_x > 0:
-        p.Na = float(math.ceil(p.sample_x / a0))
+        p.Na = _c_ceil(p.sample_x / a0)
     if p.sample_y > 0:
-        p.Nb = float(math.ceil(p.sample_y / b0))
+        p.Nb = _c_ceil(p.sample_y / b0)
     if p.sample_z > 0:
-        p.Nc = float(math.ceil(p.sample_z / c0))
+        p.Nc = _c_ceil(p.sample_z / c0)
     if p.Na <= 1.0:
         p.Na = 1.0
     if p.Nb <= 1.0:
@@ -189,8 +203,9 @@ def crystal_size(p, log):
         xmax = xb
     if xmax < xc:
         xmax = xc
-    reciprocal_pixel_size = p.lambda0 * p.distance / p.pixel_size
-    recommended = math.ceil(3.0 * xmax / reciprocal_pixel_size)
+    reciprocal_pixel_size = _ieee_div(p.lambda0 * p.distance, p.pixel_size)
+    # C's int recommended_oversample = ceil(...): infinite, NaN or beyond int gives INT_MIN, so 1
+    recommended = double_to_int(_c_ceil(_ieee_div(3.0 * xmax, reciprocal_pixel_size)))
     if recommended <= 0:
         recommended = 1
     if p.oversample <= 0:

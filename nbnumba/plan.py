@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import sampling, vec4
+from . import checks, sampling, vec4
 from .crystal import build_cell, crystal_size
 from .detector import apply_convention, normalize_axes, place_detector
 from .errors import NanoBraggError
@@ -153,6 +153,7 @@ def _sources(p, log):
 
 def make_plan(params, log=print):
     p = copy.deepcopy(params)
+    checks.check_values(p)
     # 1118-1170: detector size, fluence, beam centre defaults, ROI
     if p.fpixels:
         p.detsize_f = p.pixel_size * p.fpixels
@@ -225,9 +226,11 @@ def make_plan(params, log=print):
     p.dispsteps, p.dispersion, p.dispstep = sampling.sanitize(p.dispsteps, p.dispersion, p.dispstep)
     p.detector_thicksteps, p.detector_thick, p.detector_thickstep = sampling.sanitize(
         p.detector_thicksteps, p.detector_thick, p.detector_thickstep)
+    checks.check_steps(p)
 
     log("%s convention selected." % p.beam_convention.lower())
     place_detector(p, log)
+    checks.check_geometry(p)
 
     if p.interpolate > 1:
         if p.Na <= 2 or p.Nb <= 2 or p.Nc <= 2:
@@ -240,6 +243,7 @@ def make_plan(params, log=print):
     rng = NanoRNG()
     p.misset_seed_box = np.array([p.misset_seed], np.int64)
     build_cell(p, rng, log)
+    checks.check_cell(p)
     crystal_size(p, log)
 
     table, to_write = _structure_factors(p, log)
@@ -261,6 +265,7 @@ def make_plan(params, log=print):
 
     sources = _sources(p, log)
 
+    checks.check_work(p, len(sources), table.Fhkl.size if table is not None else 0)
     mosaic_box = np.array([p.mosaic_seed], np.int64)
     umats = []
     for mos in range(p.mosaic_domains):

@@ -260,7 +260,7 @@ def _is_number(tok: str) -> bool:
 
 # ---------------------------------------------------------------- pass 1: -mask / -img headers
 
-def _read_frame(path, warn, out):
+def _read_frame(path, warn, out, is_mask=True):
     """nanoBragg.c's GetFrame (4124-4233) through io.smv.read_smv: (header_text, pixels) or None.
 
     None where C goes on without the file: it cannot be opened (C: perror only) or it does not
@@ -274,7 +274,7 @@ def _read_frame(path, warn, out):
     except OSError as exc:
         warn(f"WARNING: {path}: {exc.strerror}; ignored (as nanoBragg.c does)")
         return None
-    header_text, pixels = read_smv(path)
+    header_text, pixels = read_smv(path, as_float=not is_mask)
     if pixels is None:
         if out:
             out(f"ERROR: {path} does not look like an ADSC frame!")
@@ -288,7 +288,7 @@ def _read_frame(path, warn, out):
 
 def _apply_header(p: Params, path, warn, out, is_mask):
     """C 418-500: the header keys of -mask (is_mask) or -img set geometry before pass 2."""
-    frame = _read_frame(path, warn, out)
+    frame = _read_frame(path, warn, out, is_mask)
     if frame is None:
         return
     header_text, pixels = frame
@@ -299,41 +299,59 @@ def _apply_header(p: Params, path, warn, out, is_mask):
         v = value_of(header_text, key)
         return math.nan if v is None else v
 
+    # where each geometry value came from, for the messages of nbnumba.checks (C 418-500 take them as given)
+    origin = p.__dict__.setdefault("header_origin", {})
+
+    def came_from(name, key, t):
+        origin[name] = (path, key, "%g" % t, getattr(p, name))
+
     p.fpixels, p.spixels = width, height
+    came_from("fpixels", "SIZE1", width)
+    came_from("spixels", "SIZE2", height)
     p.pixels = _int32(width * height)
     t = val("PIXEL_SIZE")
     if not math.isnan(t):
         p.pixel_size = t / 1000.0
+        came_from("pixel_size", "PIXEL_SIZE", t)
     p.detsize_f = p.pixel_size * p.fpixels
     p.detsize_s = p.pixel_size * p.spixels
     t = val("DISTANCE")  # last occurrence: matches CLOSE_DISTANCE= in nanoBragg headers
     if not math.isnan(t):
         p.distance = t / 1000.0
+        came_from("distance", "DISTANCE", t)
     t = val("CLOSE_DISTANCE")
     if not math.isnan(t):
         p.close_distance = t / 1000.0
+        came_from("close_distance", "CLOSE_DISTANCE", t)
     t = val("WAVELENGTH")
     if not math.isnan(t):
         p.lambda0 = t / 1e10
+        came_from("lambda0", "WAVELENGTH", t)
     t = val("BEAM_CENTER_X")
     if not math.isnan(t):
         p.Xbeam = t / 1000.0
+        came_from("Xbeam", "BEAM_CENTER_X", t)
     t = val("BEAM_CENTER_Y")
     if not math.isnan(t):
         # only the mask flips Y (C 437 vs 478)
         p.Ybeam = (p.detsize_s - t / 1000.0) if is_mask else t / 1000.0
+        came_from("Ybeam", "BEAM_CENTER_Y", t)
     t = val("ORGX")
     if not math.isnan(t):
         p.ORGX = t
+        came_from("ORGX", "ORGX", t)
     t = val("ORGY")
     if not math.isnan(t):
         p.ORGY = t
+        came_from("ORGY", "ORGY", t)
     t = val("PHI")
     if not math.isnan(t):
         p.phi0 = t / RTD
+        came_from("phi0", "PHI", t)
     t = val("OSC_RANGE")
     if not math.isnan(t):
         p.osc = t / RTD
+        came_from("osc", "OSC_RANGE", t)
     t = val("TWOTHETA")  # C stores it in `twotheta`, not detector_twotheta: no effect
     if not math.isnan(t):
         p.twotheta = t / RTD

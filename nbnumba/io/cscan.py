@@ -173,7 +173,11 @@ class CStream:
         self._ungetc(c)
         if not buf or buf in (b"+", b"-"):
             return None
-        v = int(buf.decode("ascii"))
+        digits = buf.lstrip(b"+-").lstrip(b"0")
+        if len(digits) > 19:  # beyond any long (and Python's int-from-text limit): strtol saturates
+            v = LONG_MIN if buf[:1] == b"-" else LONG_MAX
+        else:
+            v = int(buf.decode("ascii"))
         v = min(max(v, LONG_MIN), LONG_MAX)  # strtol saturates, then the long is cut to int
         return wrap_int32(v)
 

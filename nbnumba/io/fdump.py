@@ -50,6 +50,11 @@ def read_fdump(path, log=None) -> HklTable:
         raise NanoBraggError("%s: not a structure-factor dump (%d of its 6 header numbers read)"
                              % (path, max(count, 0)))
     h_min, h_max, k_min, k_max, l_min, l_max = vals
+    for name, lo, hi in (("h", h_min, h_max), ("k", k_min, k_max), ("l", l_min, l_max)):
+        # nanoBragg writes min <= max; C reads inverted ranges into an empty grid (default_F everywhere)
+        if lo > hi or hi - lo + 1 >= 2**31:
+            raise NanoBraggError("%s: garbled structure-factor dump header (%s range %d to %d); delete it or "
+                                 "give -hkl" % (path, name, lo, hi))
     h_range = wrap_int32(h_max - h_min + 1)
     k_range = wrap_int32(k_max - k_min + 1)
     l_range = wrap_int32(l_max - l_min + 1)

@@ -47,6 +47,9 @@ def allocate_grid(h_range, k_range, l_range, path):
     if cells > MAX_CELLS:
         raise NanoBraggError("%s: a %dx%dx%d structure-factor grid is too large"
                              % (path, h_range + 1, k_range + 1, l_range + 1))
+    from ..checks import check_memory
+    # the grid, and the fast kernel's table of F^2 beside it
+    check_memory(2 * 8 * cells, "%s: a %dx%dx%d structure-factor grid" % (path, h_range + 1, k_range + 1, l_range + 1))
     try:
         return np.zeros((h_range + 1, k_range + 1, l_range + 1), dtype=np.float64)
     except MemoryError:
@@ -104,9 +107,9 @@ def _plain_table(path, recs, default_F, log):
     return HklTable(Fhkl, lo[0], hi[0], rng[0], lo[1], hi[1], rng[1], lo[2], hi[2], rng[2], wrap_int32(h.size))
 
 
-def _scanned_records(data, fmt, stopped_at=None):
+def _scanned_records(data, fmt, stopped_at=None, starts=None):
     """C's `while(4 == fscanf(...))` loop; `stopped_at` (a list) receives the byte offset where it
-    stopped when unread text remains."""
+    stopped when unread text remains; `starts` (a one-element list) the offset of the record read last."""
     stream = CStream(data)
     while True:
         start = stream.pos
@@ -115,7 +118,20 @@ def _scanned_records(data, fmt, stopped_at=None):
             if stopped_at is not None and data[start:].strip():
                 stopped_at.append(start + len(data[start:]) - len(data[start:].lstrip()))
             return
+        if starts is not None:
+            starts[0] = start
         yield rec
+
+
+def _index_error(path, data, start, name, v):
+    """An index C's int cannot hold ((int) of it is INT_MIN: C's ranges and grid would be garbage)."""
+    stream = CStream(data)
+    stream.pos = start
+    stream.skip_space()
+    line, _ = _line_at(data, stream.pos)
+    text = c_g(v) if not math.isfinite(v) or abs(v) < 1e15 else "%.3g" % v
+    return NanoBraggError("%s line %d: the index %s = %s is out of range (nanoBragg's indices are ints, "
+                          "|index| < 2^31)" % (path, line, name, text))
 
 
 def _line_at(data, offset):
@@ -138,8 +154,11 @@ def read_hkl(path, default_F, log=print, warn=None) -> HklTable:
     hkls = 0
     log("counting entries in %s" % path)
     stop1, stop2 = [], []
-    for h, k, l, _ in _scanned_records(data, "%lg%lg%lg%lg", stop1):
+    starts = [0]
+    for h, k, l, _ in _scanned_records(data, "%lg%lg%lg%lg", stop1, starts):
         for name, v in (("h", h), ("k", k), ("l", l)):
+            if abs(v) >= 2.0**31:  # inf too; a NaN index is C's warning below
+                raise _index_error(path, data, starts[0], name, v)
             if _non_integer(v):
                 log("WARNING: non-integer value for %s (%s) at line %d" % (name, c_g(v), hkls))
         if h_min > h:

@@ -1,5 +1,7 @@
 """SMV (ADSC) images: nanoBragg's header text and writer (C 3160-3184), its frame reader
 GetFrame (C 4124-4233) and header lookup ValueOf (C 4236-4261)."""
+import math
+
 import numpy as np
 
 from ..errors import NanoBraggError
@@ -41,7 +43,7 @@ def write_smv(path, header: bytes, data):
     atomic_write(path, bytes(header), np.ascontiguousarray(data, dtype="<u2"))
 
 
-def read_smv(path):
+def read_smv(path, as_float=False):
     """GetFrame as -img and -mask use it: (header text, uint16 pixels shaped (SIZE2, SIZE1)).
 
     The pixels are None when the file does not start with "{\\nHEADER_BYT" (C prints
@@ -50,6 +52,8 @@ def read_smv(path):
     what lies past the end of the file reads as 0 (C's calloc'ed buffer).
     Errors where C exits 9 or crashes raise NanoBraggError naming the file; an unreadable file
     too (C only prints perror there and ignores the option: a caller may catch it to do that).
+    A frame larger than the memory available for it and a run on it (as_float: kept as float32, as
+    -img keeps it) raises NanoBraggError before anything is allocated.
     """
     try:
         with open(path, "rb") as fh:
@@ -68,13 +72,22 @@ def read_smv(path):
         header = c_string(raw[:size]).decode("latin-1")
     if "BYTE_ORDER=" not in header:  # C dereferences strstr()'s NULL + 11 here
         raise NanoBraggError("%s: SMV header has no BYTE_ORDER= (nanoBragg.c would crash)" % path)
-    width = double_to_int(value_of(header, "SIZE1", nan=True))
-    height = double_to_int(value_of(header, "SIZE2", nan=True))
+    size1 = value_of(header, "SIZE1", nan=True)
+    size2 = value_of(header, "SIZE2", nan=True)
+    width = double_to_int(size1)
+    height = double_to_int(size2)
+    said = "SIZE1=%s SIZE2=%s" % (c_g(size1), c_g(size2))
     if width == 0:
-        width = height = double_to_int(value_of(header, "DETECTOR_DIMENSIONS", nan=True))
+        dims = value_of(header, "DETECTOR_DIMENSIONS", nan=True)
+        width = height = double_to_int(dims)
+        said += " and no DETECTOR_DIMENSIONS" if math.isnan(dims) else " DETECTOR_DIMENSIONS=%s" % c_g(dims)
     pixels = wrap_int32(width * height)
-    if width < 0 or height < 0 or pixels != width * height or wrap_int32(pixels + size) != pixels + size:
-        raise NanoBraggError("%s: bad SMV image size SIZE1=%d SIZE2=%d" % (path, width, height))
+    # C goes on with a frame of no pixel (a detector of no pixel) or garbage sizes: refuse them all
+    if width <= 0 or height <= 0 or pixels != width * height or wrap_int32(pixels + size) != pixels + size:
+        raise NanoBraggError("%s: bad SMV image size %s (the image must have at least one pixel, "
+                             "fewer than 2^31)" % (path, said))
+    from ..checks import check_memory, frame_bytes
+    check_memory(frame_bytes(pixels, as_float), "the %dx%d-pixel image %s" % (width, height, path))
     start = 2 * (size // 2)
     body = raw[start:start + 2 * pixels]
     words = np.zeros(pixels, dtype=np.uint16)
