@@ -143,11 +143,12 @@ def _sources(p, log):
     n = len(xs)
     log("  created a total of %d sources:" % n)
     src = np.zeros((n, 4))
-    for i in range(n):
-        v = [0.0, xs[i], ys[i], zs[i]]
-        vec4.unitize(v)
-        src[i] = (v[1], v[2], v[3], lams[i])
-        log("%g %g %g   %g %g" % (xs[i], ys[i], zs[i], Is[i], lams[i]))
+    with np.errstate(over="ignore", invalid="ignore"):    # C's IEEE results for absurd positions, unannounced
+        for i in range(n):
+            v = [0.0, xs[i], ys[i], zs[i]]
+            vec4.unitize(v)
+            src[i] = (v[1], v[2], v[3], lams[i])
+            log("%g %g %g   %g %g" % (xs[i], ys[i], zs[i], Is[i], lams[i]))
     return src
 
 

@@ -137,7 +137,8 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None, progress=Non
                progress=final if listening else None)
         off_at = int(order[first])
     final(n)
-    if stream is not None and noise is None:
+    if stream is not None and (noise is None or n == 0):
+        # the stream always hears of the end, even of an empty list (every pixel masked)
         stream(image, order, n)
     sums = np.zeros(3)
     counts = np.zeros(2, np.int64)

@@ -149,8 +149,6 @@ def test_a_huge_pixel_and_tiny_distance_keep_cs_auto_oversample(tmp_path, capsys
     assert "auto-selected 1-fold oversampling" in out and "recommend -oversample" not in out
 
 
-@pytest.mark.xfail(reason="simulate.run's final() returns early for an empty pixel list (every pixel masked), so "
-                          "the NoiseStream is never finished: RuntimeError in outputs.py (the progress/stream work)")
 def test_a_mask_that_masks_every_pixel_with_noise(tmp_path, capsys):
     head = smv({"SIZE1": "8", "SIZE2": "8"})[:512]
     rc, out, err, made = run(tmp_path, capsys, "-mask m.img -cell 100 100 100 90 90 90 -default_F 1 -N 5",
@@ -282,8 +280,6 @@ def test_a_file_size_limit_names_the_file(tmp_path, capsys):
     assert not [n for n in made if n.endswith(".tmp")]
 
 
-@pytest.mark.xfail(reason="cli/argv.py strtol_int converts the digits with int(), which Python limits to 4300 "
-                          "digits; the fix (saturate beyond 19 digits, as io.cscan does) belongs to the argv work")
 def test_an_integer_flag_of_5000_digits(tmp_path, capsys):
     rc, out, err, made = run(tmp_path, capsys, BASE + " -nonoise -nopgm -detpixels " + "1" * 5000)
     assert rc in (0, 9) and "Traceback" not in err

@@ -239,7 +239,12 @@ def strtol_int(s: str) -> tuple[int, int]:
     m = _INT.match(s, start)
     if not m:
         return 0, 0
-    v = max(-(1 << 63), min((1 << 63) - 1, int(m.group(0))))
+    negative = m.group(0).startswith("-")
+    digits = m.group(0).lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 19:    # past any long (and past what Python's int() converts): strtol saturates
+        v = -(1 << 63) if negative else (1 << 63) - 1
+    else:
+        v = max(-(1 << 63), min((1 << 63) - 1, -int(digits) if negative else int(digits)))
     return _int32(v), m.end()
 
 

@@ -97,7 +97,8 @@ def padded_f2(ip, Fhkl, default_F):
         return np.full(1, default_F * default_F), np.zeros(3, np.int64)
     H, K, L = int(ip[I_HRANGE]), int(ip[I_KRANGE]), int(ip[I_LRANGE])
     t = np.full((H + 2, K + 2, L + 2), default_F * default_F)
-    t[1:-1, 1:-1, 1:-1] = Fhkl[:H, :K, :L] * Fhkl[:H, :K, :L]
+    with np.errstate(over="ignore"):        # F beyond 1e154 squares to inf, as in C's own F*F
+        t[1:-1, 1:-1, 1:-1] = Fhkl[:H, :K, :L] * Fhkl[:H, :K, :L]
     return t.reshape(-1), np.array([H, K, L], np.int64)
 
 
