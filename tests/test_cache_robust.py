@@ -79,9 +79,10 @@ def test_a_truncated_numba_cache_entry_is_rebuilt_with_a_warning(tmp_path):
 
 @pytest.mark.parametrize("which", [".meta", ".o", ".so", "meta-garbage", "meta-unreadable"])
 def test_a_damaged_native_cache_entry_is_rebuilt(tmp_path, which):
-    env = _env(NUMBA_CACHE_DIR=tmp_path)
+    # a package copy without a cache of its own, whose entries would otherwise be used read-only
+    env = _env(_package_copy(tmp_path / "pkg"), NUMBA_CACHE_DIR=tmp_path / "cache")
     first, err = _run(_GAMMLN, env)
-    native = tmp_path / "nbnumba-native"
+    native = tmp_path / "cache" / "nbnumba-native"
     meta, = native.glob("gammln-*.meta")
     if which == "meta-garbage":
         meta.write_bytes(b"\xff\xfe\x00 not a metadata file")
