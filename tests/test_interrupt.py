@@ -57,7 +57,8 @@ def test_a_signal_stops_a_long_render_cleanly(tmp_path, golden_dir, signum, code
     assert rc == code
     assert took < 2.0, "took %.2f s to stop" % took
     assert "Traceback" not in err
-    err_lines = [line for line in err.splitlines() if line.strip()]
+    # a first run on this install may also have said that it compiles kernels
+    err_lines = [line for line in err.splitlines() if line.strip() and not line.startswith("nbnumba: compiling")]
     assert len(err_lines) == 1 and "interrupted by " + signal.Signals(signum).name in err_lines[0], err
     assert sorted(os.listdir(tmp_path)) == ["tiny.hkl"]
     assert (tmp_path / "tiny.hkl").read_bytes() == before
