@@ -102,5 +102,5 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path):
     os.close(r)             # gone before the first line
     err = proc.stderr.read().decode()
     assert proc.wait(120) == 0, err
-    assert err == ""
+    assert [line for line in err.splitlines() if not line.startswith("nbnumba: compiling")] == []
     assert sorted(os.listdir(tmp_path)) == ["floatimage.bin", "intimage.img", "noiseimage.img"]

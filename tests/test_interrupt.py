@@ -96,4 +96,4 @@ def test_a_terminal_gets_a_progress_bar_on_stderr_and_a_pipe_none(tmp_path):
     # stderr that is not a terminal gets no bar (see test_entry's silent runs)
     res = subprocess.run([sys.executable, "-m", "nbnumba", "simulate", *args], cwd=tmp_path,
                          capture_output=True, text=True)
-    assert res.returncode == 0 and res.stderr == ""
+    assert res.returncode == 0 and res.stderr == ""     # (the run above compiled what this one needs)
