@@ -7,27 +7,23 @@
     nbnumba.write_outputs(result)                # optional: the files nanoBragg writes
 
 Keywords are nanoBragg.c's variable names in its internal SI units (meters, radians, photons/m^2);
-3-vectors may be given as (x, y, z).
+3-vectors may be given as (x, y, z); N sets Na, Nb and Nc, as -N does. Each keyword is checked
+(nbnumba.config.set_value): an unknown name, a wrong type or an impossible value is a NanoBraggError
+naming it.
 """
-from .cli.argv import Params, parse_argv
+from .config import Params, checked_value, set_value
 from .errors import NanoBraggError
 from .outputs import log_run_summary, write_outputs
 from .plan import make_plan, save_fdump
 from .simulate import resolve_device, run
 
-_VECTORS = {"beam_vector", "fdet_vector", "sdet_vector", "odet_vector", "polar_vector", "spindle_vector",
-            "twotheta_axis", "pix0_vector", "misset"}
-
 
 def params(argv=None, **keywords):
     """A configuration from a nanoBragg argument list (optional) and keyword overrides (SI units)."""
-    p = parse_argv(list(argv or []))
+    from .cli.argv import parse_argv    # nanoBragg's argv semantics (and seed defaults) live with the command line
+    p = parse_argv([str(a) for a in argv or []])
     for name, value in keywords.items():
-        if not hasattr(p, name):
-            raise NanoBraggError("unknown parameter %r" % name)
-        if name in _VECTORS and len(value) == 3:
-            value = [0.0, *map(float, value)]
-        setattr(p, name, value)
+        set_value(p, name, value)
     return p
 
 
@@ -36,9 +32,11 @@ def run_simulation(p, log=None, threads=None, kernel=None, device=None):
 
     kernel ('exact' or 'fast') and device ('cpu', 'cuda', 'auto') default to the parameters' own."""
     log = (lambda line: None) if log is None else log
+    threads = p.threads if threads is None else checked_value("threads", threads)
+    kernel = p.kernel if kernel is None else checked_value("kernel", kernel)
+    device = p.device if device is None else checked_value("device", device)
     plan = make_plan(p, log)
-    return run(plan, threads=p.threads if threads is None else threads, kernel=kernel or p.kernel,
-               device=resolve_device(device or p.device, log))
+    return run(plan, threads=threads, kernel=kernel, device=resolve_device(device, log))
 
 
 __all__ = ["Params", "params", "run_simulation", "write_outputs", "log_run_summary", "save_fdump",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .argv import DEVICES, GPU_PRECISIONS, KERNELS, Params
+from ..config import DEVICES, GPU_PRECISIONS, KERNELS, Params
 
 _OURS = Params()   # the defaults of our own options, from the one place that sets them
 

@@ -44,7 +44,3 @@ def simulate(args):
     if code:
         sys.exit(code)
 
-
-if __name__ == "__main__":
-    from .entry import entry
-    entry()
