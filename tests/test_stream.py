@@ -12,7 +12,7 @@ import pytest
 from golden_runner import run_in
 from nbnumba import rng as R
 from nbnumba.cli.argv import parse_argv
-from nbnumba.kernels import cpu
+from nbnumba.kernels import cpu, tunables
 from nbnumba.outputs import NoiseStream
 from nbnumba.plan import make_plan
 from nbnumba.simulate import pixel_order
@@ -60,7 +60,7 @@ def test_pieces_follow_the_measured_rate():
 
     cpu._in_pieces(1, 2000, run_units)
     assert sizes[0] == 1 and sum(sizes) == 2000
-    assert 10 <= max(sizes) <= 5 * cpu.PIECE_S / 0.001
+    assert 10 <= max(sizes) <= 5 * tunables.PIECE_S / 0.001
 
 
 def test_an_interrupted_render_stops_after_the_pieces_in_hand():

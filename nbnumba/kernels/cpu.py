@@ -10,8 +10,9 @@ import time
 
 import numpy as np
 
-from .layout import (CHUNK, F_DEFAULT_F, F_NA, F_NB, F_NC, F_ROWS, I_HKLS, I_HRANGE, I_KRANGE, I_LRANGE,
-                     I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_ROWS, TILE)
+from . import tunables
+from .layout import (F_DEFAULT_F, F_NA, F_NB, F_NC, F_ROWS, I_HKLS, I_HRANGE, I_KRANGE, I_LRANGE, I_OS_OMEGA,
+                     I_OS_POLAR, I_OS_THICK, I_ROWS)
 from .native import kernel
 
 
@@ -71,15 +72,16 @@ def render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sou
     plan = tuple(_c(a) for a in (ip, fp, det, polar_axis, sources, cells, recip, Fhkl))
     entry = kernel("render_exact")
     n = order.shape[0]
-    chunks = (n - start + CHUNK - 1) // CHUNK
+    chunk = max(1, int(tunables.CHUNK))
+    chunks = (n - start + chunk - 1) // chunk
 
     def chunks_of(k, lo, hi):
-        # the entry renders order[start:] chunk by chunk: a shorter list and a later start bound it
-        entry(0, 1, order[:min(start + hi * CHUNK, n)], start + lo * CHUNK, fresh, interp_until, *plan, image,
+        # the entry renders order[start:]: a shorter list and a later start bound it to these chunks
+        entry(0, 1, order[:min(start + hi * chunk, n)], start + lo * chunk, fresh, interp_until, *plan, image,
               omega, switched)
 
     _in_pieces(usable_threads(threads), chunks, chunks_of,
-               None if progress is None else lambda c: progress(min(start + c * CHUNK, n)),
+               None if progress is None else lambda c: progress(min(start + c * chunk, n)),
                getattr(progress, "remaining_s", None))
 
 
@@ -114,35 +116,33 @@ def render_fast(order, start, fresh, interp_until, ip, fp, det, polar_axis, sour
     cell_list = np.ascontiguousarray(cells[1].reshape(-1, 9))
     entry = kernel("render_fast")
     n = order.shape[0]
-    tiles = (n - start + TILE - 1) // TILE
+    tile = max(1, int(tunables.TILE))
+    tiles = (n - start + tile - 1) // tile
     threads = max(1, min(usable_threads(threads), tiles))
-    fscratch = np.empty((threads, F_ROWS, TILE))
-    iscratch = np.empty((threads, I_ROWS, TILE), np.int64)
+    # the rows' length is the tile length the entry walks in
+    fscratch = np.empty((threads, F_ROWS, tile))
+    iscratch = np.empty((threads, I_ROWS, tile), np.int64)
 
     def tiles_of(k, lo, hi):
         entry(lo, 1, hi, order, start, fresh, interp_until, *plan, cell_list, f2, dims, image, omega,
               switched, fscratch[k], iscratch[k])
 
-    _in_pieces(threads, tiles, tiles_of, None if progress is None else lambda t: progress(min(start + t * TILE, n)),
+    _in_pieces(threads, tiles, tiles_of, None if progress is None else lambda t: progress(min(start + t * tile, n)),
                getattr(progress, "remaining_s", None))
-
-
-# a piece of a render is sized, from the rate measured so far, to take about this long on one thread:
-# short enough to show progress and to stop within a second of Ctrl-C, long enough that handing
-# pieces out costs nothing measurable (a call is ~20 us)
-PIECE_S = 0.05
 
 
 def _in_pieces(n, units, run_units, done_upto=None, consumer_left=None):
     """Runs units 0..units-1 (tiles or chunks, independent of each other) as pieces handed out in
     order to whichever of the n threads is free: run_units(k, lo, hi) renders units lo..hi-1 in
     thread k. done_upto(u), if given, is called (under a lock, so in order) whenever units 0..u-1
-    have all finished. The first piece is one unit; later ones follow the measured rate.
+    have all finished. The first piece is one unit; later ones follow the measured rate (each about
+    tunables.PIECE_S long).
 
     A consumer of the finished units may work behind the render in another thread, on the same CPUs:
     consumer_left() tells its remaining work in seconds of one CPU, and the last thread leaves the
     render to the others, and its CPU to the consumer, once that outlasts what the others have left."""
     n = max(1, min(n, units))
+    piece_s = tunables.PIECE_S
     pieces = []                    # [lo, hi, finished], in hand-out order, which is unit order
     state = {"next": 0, "prefix": 0, "busy": 0.0, "units": 0}
     lock = threading.Lock()
@@ -158,7 +158,7 @@ def _in_pieces(n, units, run_units, done_upto=None, consumer_left=None):
                 if k == n - 1 and n > 1 and consumer_left is not None and state["units"]:
                     if consumer_left() >= (units - lo) * per_unit / (n - 1):
                         return
-                size = int(PIECE_S / per_unit) if per_unit > 0.0 else 1
+                size = int(piece_s / per_unit) if per_unit > 0.0 else 1
                 hi = lo + max(1, min(size, -(-(units - lo) // n)))
                 state["next"] = hi
                 piece = [lo, hi, False]

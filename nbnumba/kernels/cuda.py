@@ -23,10 +23,9 @@ except ImportError:     # a numba without the built-in CUDA target, and no numba
     cuda = None
 
 from ..errors import NanoBraggError
+from . import tunables
 from .layout import I_FPIXELS
 from .pixel import pixel_value
-
-THREADS_PER_BLOCK = 128
 
 if config.ENABLE_CUDASIM:
     def _pixel(fpixel, spixel, fresh, interpolate, *arrays):
@@ -153,9 +152,10 @@ def _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources,
     d_values = cuda.device_array(m, np.float32)
     d_omega = cuda.device_array(m, np.float64)
     d_switched = cuda.device_array(m, np.int8)
-    blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    per_block = max(1, int(tunables.THREADS_PER_BLOCK))
+    blocks = (m + per_block - 1) // per_block
     with _no_contraction():
-        _render_kernel[blocks, THREADS_PER_BLOCK](
+        _render_kernel[blocks, per_block](
             d_order, np.int64(start), d_fresh, np.int64(interp_until), d_ip, d_fp, d_det, d_polar,
             d_sources, d_cells, d_recip, d_Fhkl, d_values, d_omega, d_switched)
     return d_values.copy_to_host(), d_omega.copy_to_host(), d_switched.copy_to_host()

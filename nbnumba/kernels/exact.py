@@ -8,33 +8,32 @@ thread renders which pixel. The driver (nbnumba.kernels.cpu) deals chunks of the
 import numpy as np
 
 from .jit import jit
-from .layout import CHUNK, I_FPIXELS
+from .layout import I_FPIXELS
 from .pixel import pixel_value, reaches_phi_loop
 
 
 @jit
 def render_chunks(first, stride, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
                   recip, Fhkl, image, omega, switched):
-    """Renders chunks first, first+stride, ... of order[start:] into image (float32, C's store),
-    omega and switched (per list position).
+    """Renders list positions start+first, start+first+stride, ... of order into image (float32, C's
+    store), omega and switched (per list position). The driver (cpu.render_exact) hands each call one
+    chunk range (first 0, stride 1, order cut at the chunk's end), so the chunk size is its run-time
+    choice (tunables.CHUNK), not compiled in.
 
     Positions up to and including interp_until keep interpolation on (if ip enables it at all);
     later positions run with it off, which reproduces C's serial shut-off.
     """
     fpixels = ip[I_FPIXELS]
     interp_on = interp_until >= 0
-    n = order.shape[0]
-    for c in range(first, (n - start + CHUNK - 1) // CHUNK, stride):
-        lo = start + c * CHUNK
-        for m in range(lo, min(lo + CHUNK, n)):
-            idx = order[m]
-            spixel = idx // fpixels
-            fpixel = idx - spixel * fpixels
-            value, om, sw = pixel_value(fpixel, spixel, fresh[m] != 0, interp_on and m <= interp_until,
-                                        ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
-            image[idx] = np.float32(0.0 + value)
-            omega[m] = om
-            switched[m] = sw
+    for m in range(start + first, order.shape[0], stride):
+        idx = order[m]
+        spixel = idx // fpixels
+        fpixel = idx - spixel * fpixels
+        value, om, sw = pixel_value(fpixel, spixel, fresh[m] != 0, interp_on and m <= interp_until,
+                                    ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
+        image[idx] = np.float32(0.0 + value)
+        omega[m] = om
+        switched[m] = sw
 
 
 @jit

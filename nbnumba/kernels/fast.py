@@ -2,8 +2,8 @@
 the arithmetic reorganised for speed. Values differ from C's only at rounding level (every golden
 float image still comes out bit for bit), but bit-identity is not guaranteed.
 
-Work is done in tiles of up to TILE consecutive pixels (C's serial order). For each sub-pixel and
-source the tile's scattering vectors are laid out in arrays, and the innermost loop runs over the
+Work is done in tiles of up to tunables.TILE consecutive pixels (C's serial order). For each sub-pixel
+and source the tile's scattering vectors are laid out in arrays, and the innermost loop runs over the
 tile's pixels for one rotated cell at a time, so LLVM vectorises it while every pixel still sums its
 steps in C's order. The lattice factor uses an exact index-space reduction (below; no libm call),
 the structure factor comes from a padded flat table of F^2 indexed without a branch, and the
@@ -22,7 +22,9 @@ from numba.extending import intrinsic
 from .jit import cross, inline, jit, magnitude, unitize
 from .layout import (F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
                      F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED, I_FPIXELS, I_HKLS, I_HMIN,
-                     I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, SQUARE, TILE)
+                     I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, S_ACC, S_AIRPATH,
+                     S_CAPTURE, S_FI, S_OMEGA_PX, S_OMEGA_SUM, S_ON, S_POLAR, S_POS, S_SI, S_SLOT, S_SX, S_SY,
+                     S_SZ, S_UX, S_UY, S_UZ, S_VAL, S_W, SQUARE)
 from .pixel import (detector_frame, flat_position, layer_capture, lattice_factor, pixel_value, solid_angle,
                     subpixel_position)
 
@@ -118,12 +120,14 @@ def sincg_fast(h, n):
 def render_tiles(first, stride, last, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
                  recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
     """exact.render_chunks' contract for tiles first, first+stride, ... (below `last`) of order[start:],
-    with the tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x TILE and
-    I_ROWS x TILE work space)."""
+    with the tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x tile and
+    I_ROWS x tile work space, layout.py). The tile length is the scratch rows' length, a run-time
+    value the driver chooses (tunables.TILE), so no tunable is compiled in."""
     n = order.shape[0]
-    for t in range(first, min(last, (n - start + TILE - 1) // TILE), stride):
-        lo = start + t * TILE
-        _positions(lo, min(lo + TILE, n), order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
+    tile = min(fscratch.shape[1], iscratch.shape[1])
+    for t in range(first, min(last, (n - start + tile - 1) // tile), stride):
+        lo = start + t * tile
+        _positions(lo, min(lo + tile, n), order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
                    recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch)
 
 
@@ -133,7 +137,7 @@ def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sour
     """List positions lo..hi-1: the exact pixel_value where the tiled path does not apply, else _tile."""
     fpixels = ip[I_FPIXELS]
     interp_on = interp_until >= 0
-    pos = iscratch[0]
+    pos = iscratch[S_POS]
     npx = 0
     for m in range(lo, hi):
         idx = order[m]
@@ -156,7 +160,7 @@ def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sour
 @jit
 def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega, switched,
           fscratch, iscratch):
-    """The pixels at list positions iscratch[0, :npx] (none fresh, none interpolating), C 2640-3040
+    """The pixels at list positions iscratch[S_POS, :npx] (none fresh, none interpolating), C 2640-3040
     reorganised; every work array is a row of this thread's scratch (the kernel allocates nothing)."""
     fpixels = ip[I_FPIXELS]
     oversample = ip[I_OVERSAMPLE]
@@ -164,25 +168,25 @@ def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
     dmin = fp[F_DMIN]
     table = ip[I_HKLS] != 0
     F2 = f2[0]
-    pos = iscratch[0][:npx]
-    fi = iscratch[1][:npx]
-    si = iscratch[2][:npx]
-    slot = iscratch[3][:npx]
-    on = iscratch[4][:npx]
-    acc = fscratch[0][:npx]
-    polar = fscratch[1][:npx]
-    omega_px = fscratch[2][:npx]
-    omega_sum = fscratch[3][:npx]
-    capture = fscratch[4][:npx]
-    ux = fscratch[5][:npx]
-    uy = fscratch[6][:npx]
-    uz = fscratch[7][:npx]
-    sx = fscratch[8][:npx]
-    sy = fscratch[9][:npx]
-    sz = fscratch[10][:npx]
-    w = fscratch[11][:npx]
-    airpath = fscratch[12][:npx]
-    val = fscratch[13][:npx]
+    pos = iscratch[S_POS][:npx]
+    fi = iscratch[S_FI][:npx]
+    si = iscratch[S_SI][:npx]
+    slot = iscratch[S_SLOT][:npx]
+    on = iscratch[S_ON][:npx]
+    acc = fscratch[S_ACC][:npx]
+    polar = fscratch[S_POLAR][:npx]
+    omega_px = fscratch[S_OMEGA_PX][:npx]
+    omega_sum = fscratch[S_OMEGA_SUM][:npx]
+    capture = fscratch[S_CAPTURE][:npx]
+    ux = fscratch[S_UX][:npx]
+    uy = fscratch[S_UY][:npx]
+    uz = fscratch[S_UZ][:npx]
+    sx = fscratch[S_SX][:npx]
+    sy = fscratch[S_SY][:npx]
+    sz = fscratch[S_SZ][:npx]
+    w = fscratch[S_W][:npx]
+    airpath = fscratch[S_AIRPATH][:npx]
+    val = fscratch[S_VAL][:npx]
     for j in range(npx):
         idx = order[pos[j]]
         si[j] = idx // fpixels

@@ -13,11 +13,12 @@ F_SUBPIXEL, F_PIXEL, F_THICKSTEP, F_THICK, F_MU, F_DISTANCE, F_CLOSE, F_DMIN, F_
     F_NC, F_FUDGE, F_DEFAULT_F, F_WATER, F_IBG, F_RE2, F_FLUENCE, F_STEPS = range(19)
 N_FP = 19
 
-# how the CPU drivers split a render (kernels/cpu.py) and the kernels walk it
-CHUNK = 32      # exact: list positions per chunk, small enough to balance uneven pixels
-TILE = 256      # fast: pixels per tile
-F_ROWS = 14     # fast: float and integer scratch rows per thread, each TILE long (fast._tile)
-I_ROWS = 5
+# the fast kernel's per-thread scratch (kernels/cpu.render_fast allocates it, fast._tile names its
+# rows by these indices): float rows, then integer rows, each one tile long; F_ROWS and I_ROWS count
+# them. How long a tile is, is a tunable (kernels/tunables.TILE), not part of the layout.
+(S_ACC, S_POLAR, S_OMEGA_PX, S_OMEGA_SUM, S_CAPTURE, S_UX, S_UY, S_UZ, S_SX, S_SY, S_SZ, S_W, S_AIRPATH,
+ S_VAL, F_ROWS) = range(15)
+S_POS, S_FI, S_SI, S_SLOT, S_ON, I_ROWS = range(6)
 
 # what kernels/hkltext.scan_plain returns instead of a record count
 HKL_NOT_PLAIN = -1   # some text is not a plain record: the caller uses the fscanf emulation
