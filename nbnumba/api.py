@@ -15,7 +15,7 @@ from .config import Params, checked_value, set_value
 from .errors import NanoBraggError
 from .outputs import log_run_summary, write_outputs
 from .plan import make_plan, save_fdump
-from .simulate import resolve_device, run
+from .render import resolve_device, run
 
 
 def params(argv=None, **keywords):

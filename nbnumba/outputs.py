@@ -13,7 +13,7 @@ from .io.smv import smv_header, write_smv
 from .progress import interpolation_warning
 from .rng import noise_rows
 from .sampling import RTD
-from .simulate import roi_bounds
+from .render import roi_bounds
 from .kernels.native import kernel as native
 
 
@@ -47,7 +47,7 @@ def header_for(p, denzo_sign):
 
 
 class NoiseStream:
-    """The noise pass fed while the image renders: simulate.run calls it with the number of list
+    """The noise pass fed while the image renders: render.run calls it with the number of list
     positions that are final, and each run of rows before the first unfinished pixel goes to a
     background thread at once (C's noise loop is serial but row after row, so rows done in order give
     the one-pass result). Hand it to write_outputs; cancel() stops it."""

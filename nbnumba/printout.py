@@ -81,6 +81,6 @@ def printout(result, log=print):
         if 0 <= f < p.fpixels and 0 <= s < p.spixels:
             block(s * p.fpixels + f)
         return
-    from .simulate import pixel_order
+    from .render import pixel_order
     for idx in pixel_order(p)[0]:
         block(int(idx))

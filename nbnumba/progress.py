@@ -46,7 +46,7 @@ class LiveProgress:
         self._bar = None
 
     def start(self, p, block_starts, total):
-        """A render of `total` list positions (simulate.run calls this before rendering)."""
+        """A render of `total` list positions (render.run calls this before rendering)."""
         self._p, self._ticks = p, progress_ticks(p, block_starts)
         if self._want_bar and total > 0:
             from tqdm import tqdm

@@ -13,7 +13,7 @@ from nbnumba.benchmark import MICRO, failures, harness, micro, run_bench
 from nbnumba.cli.argv import parse_argv
 from nbnumba.cli.main import main
 from nbnumba.plan import make_plan
-from nbnumba.simulate import pixel_order
+from nbnumba.render import pixel_order
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_CASES = '''
@@ -41,11 +41,11 @@ def test_micro_rates_are_positive():
 
 
 def test_kernel_failure_is_reported_not_raised(monkeypatch):
-    import nbnumba.simulate
+    import nbnumba.render
 
     def broken(*a, **k):
         raise RuntimeError("no such kernel here")
-    monkeypatch.setattr(nbnumba.simulate, "run", broken)
+    monkeypatch.setattr(nbnumba.render, "run", broken)
     r = micro.kernel_rate("fast", pixels=4, repeat=1)
     assert not r["ok"] and r["per_s"] is None and "RuntimeError: no such kernel here" in r["error"]
 

@@ -2,7 +2,7 @@
 
 * Under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, which must be set before numba.cuda is
   first imported, so this file runs itself as a script in one subprocess): golden cases rendered
-  by the CUDA driver, whole (through simulate.run) or as a few hundred listed pixels in C's serial
+  by the CUDA driver, whole (through render.run) or as a few hundred listed pixels in C's serial
   order (the carried-cell flags are computed on the full list first, as run() does), compared with
   C's float images. The simulator runs the CPU-compiled pixel_value, so this checks the driver:
   indexing, the start offset, the fresh and interpolation flags, the float32 store and copy-back.
@@ -34,7 +34,7 @@ SUBSET_CASES = ["base_mosflm", "phi_carryover_threads3", "phi_carryover_threads2
                 "oversample_omega_polar", "polar_kahn", "dmin", "triclinic_misset", "round_xtal",
                 "gauss_xtal", "tophat_spots", "divergence_round", "spindle_axis",
                 "interpolate_auto", "interpolate_shutoff", "mask"]
-# rendered whole through simulate.run(plan, device="cuda")
+# rendered whole through render.run(plan, device="cuda")
 FULL_CASES = ["nonoise_nopgm"]
 
 
@@ -70,7 +70,7 @@ def _golden_image(case, plan):
 def _prepare(plan):
     """run()'s bookkeeping: the pixel list and the fresh (unrotated-cell) flags on the full list."""
     from nbnumba.kernels import cpu
-    from nbnumba.simulate import pixel_order
+    from nbnumba.render import pixel_order
     order, block_starts = pixel_order(plan.p)
     fresh = np.zeros(order.shape[0], np.int8)
     firsts = cpu.first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
@@ -141,7 +141,7 @@ def subset_case(case, workdir):
 
 
 def full_case(case, workdir):
-    from nbnumba.simulate import run
+    from nbnumba.render import run
     plan = _case_plan(case, workdir)
     want = _golden_image(case, plan)
     t = time.perf_counter()
@@ -161,7 +161,7 @@ def interpolation_two_pass(workdir):
     the rest; the result must equal the CPU kernel's bit for bit."""
     from nbnumba.kernels import cpu as kcpu
     from nbnumba.kernels import layout as K
-    from nbnumba.simulate import run
+    from nbnumba.render import run
 
     def make():
         plan = _plan(shlex.split("-cell 100 100 100 90 90 90 -default_F 10 -N 2 -lambda 1 -distance 100 "

@@ -23,7 +23,7 @@ from nbnumba.kernels.fast import grating_parts, sincg_fast, sinpi
 from nbnumba.kernels.layout import F_NB
 from nbnumba.kernels.vecmath import sincg
 from nbnumba.plan import make_plan, save_fdump
-from nbnumba.simulate import run
+from nbnumba.render import run
 
 EPS = 2.0 ** -52
 
@@ -180,7 +180,7 @@ def test_fresh_and_interpolating_pixels_go_exact(inputs_dir, monkeypatch):
     want = exact_result.floatimage
     got = run(plan, kernel="fast").floatimage
     assert exact_result.interpolation_off_at >= 0
-    from nbnumba.simulate import pixel_order
+    from nbnumba.render import pixel_order
     order, block_starts = pixel_order(plan.p)
     first = order[block_starts[:-1]]
     assert np.array_equal(want[first].view(np.uint32), got[first].view(np.uint32))

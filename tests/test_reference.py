@@ -32,7 +32,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference  # noqa: E402
 
-from nbnumba import simulate  # noqa: E402
+from nbnumba import render  # noqa: E402
 from nbnumba.cli.argv import parse_argv  # noqa: E402
 from nbnumba.plan import make_plan  # noqa: E402
 
@@ -150,8 +150,8 @@ def check_against_reference(plan, table, image, pixels, rtol, peak_tol):
 @pytest.mark.parametrize("seed", range(N_PLANS))
 def test_cpu_kernels_match_reference(seed, tmp_path):
     plan, table, argv = build(seed, tmp_path)
-    exact = simulate.run(plan, kernel="exact").image
-    fast = simulate.run(plan, kernel="fast").image
+    exact = render.run(plan, kernel="exact").image
+    fast = render.run(plan, kernel="fast").image
     assert np.max(exact) > 0
     pixels = pick_pixels(exact, seed)
     bad = check_against_reference(plan, table, exact, pixels, EXACT_RTOL, EXACT_PEAK_TOL)
@@ -169,9 +169,9 @@ def test_phi_step_exactly_zero_mid_range(tmp_path, monkeypatch):
     plan = make_plan(parse_argv(argv, warn=lambda m: None), log=lambda line: None)
     assert 0.0 in [plan.p.phi0 + plan.p.phistep * k for k in range(plan.p.phisteps)]
     pixels = [(s, f) for s in range(5) for f in range(5)]
-    exact = simulate.run(plan, kernel="exact").image
+    exact = render.run(plan, kernel="exact").image
     assert not check_against_reference(plan, None, exact, pixels, EXACT_RTOL, EXACT_PEAK_TOL)
-    fast = simulate.run(plan, kernel="fast").image
+    fast = render.run(plan, kernel="fast").image
     assert not check_against_reference(plan, None, fast, pixels, 0.0, FAST_PEAK_TOL)
 
 
@@ -186,7 +186,7 @@ def simulator_main(seeds):
     images = {}
     for seed in seeds:
         plan, _, _ = build(seed, tempfile.mkdtemp(prefix="nb_ref_"))
-        images[seed] = simulate.run(plan, kernel="exact", device="cuda").image.tolist()
+        images[seed] = render.run(plan, kernel="exact", device="cuda").image.tolist()
     print(json.dumps(images))
 
 

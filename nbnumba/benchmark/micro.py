@@ -42,7 +42,7 @@ def kernel_plan(pixels=64, hkl=None):
     """The fixed kernel case (pixels x pixels detector spanning ~25 mm) and its inner-step count."""
     from ..cli.argv import parse_argv
     from ..plan import make_plan
-    from ..simulate import pixel_order
+    from ..render import pixel_order
     from .harness import synthetic_hkl
     with tempfile.TemporaryDirectory(prefix="nbnumba_bench_") as tmp:
         if hkl is None:
@@ -56,9 +56,9 @@ def kernel_plan(pixels=64, hkl=None):
 
 
 def kernel_rate(kernel, pixels=64, repeat=3, plan=None, min_time=0.2):
-    """Inner steps per second on one thread for kernel 'exact' or 'fast' (whole simulate.run)."""
+    """Inner steps per second on one thread for kernel 'exact' or 'fast' (whole render.run)."""
     try:
-        from ..simulate import run
+        from ..render import run
         plan, steps, args = plan or kernel_plan(pixels)
         best, times = _best(lambda: run(plan, threads=1, kernel=kernel), repeat, min_time)
     except Exception as exc:  # the kernel may be unavailable or broken: report, do not abort the suite

@@ -106,7 +106,7 @@ def _simulate(args):
     from ..outputs import NoiseStream, log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
     from ..progress import LiveProgress
-    from ..simulate import resolve_device, run
+    from ..render import resolve_device, run
     from .argv import parse_argv
     try:
         p = parse_argv(list(args))
