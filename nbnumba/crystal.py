@@ -11,7 +11,7 @@ import numpy as np
 
 from . import vec4
 from .io.cscan import double_to_int
-from .rng import mosaic_rotation_umat, umat2misset
+from .random_numbers import mosaic_rotation_umat, umat2misset
 from .sampling import RTD
 
 _CLAMP = 1.0000001

@@ -11,7 +11,7 @@ from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
 from .progress import interpolation_warning
-from .rng import noise_rows
+from .random_numbers import noise_rows
 from .sampling import RTD
 from .render import roi_bounds
 from .kernels.native import kernel as native

@@ -17,7 +17,7 @@ from .crystal import build_cell, crystal_size
 from .detector import apply_convention, normalize_axes, place_detector
 from .errors import NanoBraggError
 from .kernels import layout as K
-from .rng import NanoRNG, mosaic_rotation_umat
+from .random_numbers import NanoRNG, mosaic_rotation_umat
 from .sampling import RTD
 
 R_E_SQR = 7.94079248018965e-30

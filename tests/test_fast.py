@@ -75,7 +75,7 @@ def test_golden_close(case, tmp_path, monkeypatch):
 
     # the integer outputs, scaled from our own max_I and rmsd as C would
     from nbnumba.outputs import int_image, pgm_image
-    from nbnumba.rng import noise_image
+    from nbnumba.random_numbers import noise_image
     npx = p.fpixels * p.spixels
     flat = result.floatimage
     scale = p.intfile_scale if p.intfile_scale > 0.0 else (55000.0 / result.max_I if result.max_I > 0 else 1.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbnumba import rng as R
+from nbnumba import random_numbers as R
 from nbnumba.kernels import native
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""nbnumba.rng against nanoBragg.c: golden noise images and values from the reference routines.
+"""nbnumba.random_numbers against nanoBragg.c: golden noise images and values from the reference routines.
 
 The hex constants were produced by the reference C routines (ran1, poidev, gaussdev, gammln,
 mosaic_rotation_umat, umat2misset and the noise loop) built with gcc -O2, as float32/float64
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nbnumba import rng as R
+from nbnumba import random_numbers as R
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RTD = 180.0 / math.pi

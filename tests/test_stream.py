@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from golden_runner import run_in
-from nbnumba import rng as R
+from nbnumba import random_numbers as R
 from nbnumba.cli.argv import parse_argv
 from nbnumba.kernels import cpu, tunables
 from nbnumba.outputs import NoiseStream

@@ -117,7 +117,7 @@ def noise_means(side=1024):
 
 def noise_rate(side=1024, repeat=3, min_time=0.2):
     """Poisson noise image pixels per second (the serial noise pass of nanoBragg)."""
-    from ..rng import NanoRNG, make_seed, noise_image
+    from ..random_numbers import NanoRNG, make_seed, noise_image
     img = noise_means(side)
 
     def once():

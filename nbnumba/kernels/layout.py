@@ -1,5 +1,6 @@
 """The plan's parameter vectors as the kernels read them: slots of the integer (ip) and float (fp)
 arrays, and the crystal-shape codes. Plain constants (no numba), shared by the set-up and every kernel."""
+import numpy as np
 
 SQUARE, ROUND, GAUSS, TOPHAT = 0, 1, 2, 3
 
@@ -23,3 +24,22 @@ S_POS, S_FI, S_SI, S_SLOT, S_ON, I_ROWS = range(6)
 # what kernels/hkltext.scan_plain returns instead of a record count
 HKL_NOT_PLAIN = -1   # some text is not a plain record: the caller uses the fscanf emulation
 HKL_SLOW_F = -2      # plain, but some F needs a full decimal conversion (>19 digits or a large exponent)
+
+# nanoBragg's random-number generator state (nbnumba.random_numbers, kernels/rng.py)
+NTAB = 32   # ran1's shuffle table (C's NTAB)
+
+# All of C's statics in one record, so the kernels pass a single pointer around (numba passes
+# records without the reference counting that array arguments cost on every call).
+# `idum` is a scratch copy of the caller's seed while a kernel runs.
+STATE_DTYPE = np.dtype([
+    ("idum", np.int64),
+    ("iy", np.int64),                 # ran1's iy; 0 means "table never loaded"
+    ("iv", np.int64, (NTAB,)),        # ran1's shuffle table
+    ("iset", np.int64),               # gaussdev holds a spare deviate
+    ("gset", np.float32),             # ... and this is it
+    ("sq", np.float32),               # poidev's cache for a repeated mean (oldm)
+    ("alxm", np.float32),
+    ("g", np.float32),
+    ("oldm", np.float32),
+    ("overflow", np.int64),           # set when ran1 meets a seed beyond C's int range
+])

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rng import STATE_DTYPE
+from .layout import STATE_DTYPE
 
 # argument codes: a scalar, or an array of that dtype with as many ':' as dimensions
 _DTYPES = {"i1": np.dtype(np.int8), "u1": np.dtype(np.uint8), "u2": np.dtype(np.uint16), "i8": np.dtype(np.int64),
@@ -273,7 +273,6 @@ def _key(name):
         h = _sha256()
         for f in _KERNEL_SOURCES:
             h.update(_read(os.path.join(_HERE, f)))
-        h.update(_read(os.path.join(os.path.dirname(_HERE), "rng.py")))     # STATE_DTYPE
         h.update(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
                        _cpu_identity())).encode())
         _key_base = h.hexdigest()

@@ -1,11 +1,11 @@
 """nanoBragg.c's random routines compiled (ran1, gammln, gaussdev, poidev and the noise loop), with
-C's float32 arithmetic; nbnumba.rng holds their state and the Python API. See nbnumba.rng for the
+C's float32 arithmetic; nbnumba.random_numbers holds their state and the Python API. See there for the
 precision rules."""
 import math
 
 import numpy as np
 
-from ..rng import NTAB
+from .layout import NTAB
 from .jit import jit
 
 # Park-Miller minimal standard generator with Bays-Durham shuffle (C's ran1 #defines).

@@ -8,7 +8,7 @@ int64 arrays so the routines can update them in place, like `long *idum`.
 Precision follows the C declarations (nanoBragg.c 3439-3804): ran1, gaussdev, gammln and poidev
 return float32 and keep float32 locals, while their libm calls (exp, log, sqrt, tan) and the
 expressions with double literals are evaluated in double and rounded when stored.
-The routines are compiled (nbnumba.kernels.rng); the per-image orientation helpers are plain
+The routines are compiled (nbnumba.kernels.rng, state record in nbnumba.kernels.layout); the per-image orientation helpers are plain
 Python, whose floats and `math` functions are the same IEEE doubles and glibc calls as C's.
 """
 import ctypes
@@ -16,23 +16,8 @@ import math
 
 import numpy as np
 
-NTAB = 32   # ran1's shuffle table (C's NTAB)
+from .kernels.layout import NTAB, STATE_DTYPE  # noqa: F401 (NTAB: part of this module's API)
 
-# All of C's statics in one record, so the kernels pass a single pointer around (numba passes
-# records without the reference counting that array arguments cost on every call).
-# `idum` is a scratch copy of the caller's seed while a kernel runs.
-STATE_DTYPE = np.dtype([
-    ("idum", np.int64),
-    ("iy", np.int64),                 # ran1's iy; 0 means "table never loaded"
-    ("iv", np.int64, (NTAB,)),        # ran1's shuffle table
-    ("iset", np.int64),               # gaussdev holds a spare deviate
-    ("gset", np.float32),             # ... and this is it
-    ("sq", np.float32),               # poidev's cache for a repeated mean (oldm)
-    ("alxm", np.float32),
-    ("g", np.float32),
-    ("oldm", np.float32),
-    ("overflow", np.int64),           # set when ran1 meets a seed beyond C's int range
-])
 
 class NanoRNG:
     """All static state of nanoBragg.c's random routines (one per simulated image run)."""
