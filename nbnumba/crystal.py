@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from . import vec4
+from .kernels import vecmath
 from .io.cscan import double_to_int
 from .random_numbers import mosaic_rotation_umat, umat2misset
 from .sampling import RTD
@@ -99,9 +99,9 @@ def build_cell(p, rng, log):
                     if m[3 * row + col] is not None:
                         v[row + 1] = m[3 * row + col]
             s = 1e-10 / p.lambda0
-            a_star = vec4.scale(a_star, s)
-            b_star = vec4.scale(b_star, s)
-            c_star = vec4.scale(c_star, s)
+            a_star = vecmath.scale_v4(a_star, s)
+            b_star = vecmath.scale_v4(b_star, s)
+            c_star = vecmath.scale_v4(c_star, s)
 
     misset = list(p.misset)
     if misset[0] == -1.0:
@@ -110,43 +110,43 @@ def build_cell(p, rng, log):
         log("random orientation misset angles: %f %f %f deg" % (misset[1] * RTD, misset[2] * RTD, misset[3] * RTD))
         misset[0] = 1.0
     if misset[0] > 0.0:
-        a_star = vec4.rotate(a_star, misset[1], misset[2], misset[3])
-        b_star = vec4.rotate(b_star, misset[1], misset[2], misset[3])
-        c_star = vec4.rotate(c_star, misset[1], misset[2], misset[3])
+        a_star = vecmath.rotate_v4(a_star, misset[1], misset[2], misset[3])
+        b_star = vecmath.rotate_v4(b_star, misset[1], misset[2], misset[3])
+        c_star = vecmath.rotate_v4(c_star, misset[1], misset[2], misset[3])
     p.misset = misset
 
-    axb_s = vec4.cross(a_star, b_star)
-    bxc_s = vec4.cross(b_star, c_star)
-    cxa_s = vec4.cross(c_star, a_star)
-    V_star = vec4.dot(a_star, bxc_s)
+    axb_s = vecmath.cross_v4(a_star, b_star)
+    bxc_s = vecmath.cross_v4(b_star, c_star)
+    cxa_s = vecmath.cross_v4(c_star, a_star)
+    V_star = vecmath.dot_v4(a_star, bxc_s)
     if p.user_cell:
-        bxc_s = vec4.rescale(bxc_s, a[0] / V_cell)
-        cxa_s = vec4.rescale(cxa_s, b[0] / V_cell)
-        axb_s = vec4.rescale(axb_s, c[0] / V_cell)
+        bxc_s = vecmath.rescale_v4(bxc_s, a[0] / V_cell)
+        cxa_s = vecmath.rescale_v4(cxa_s, b[0] / V_cell)
+        axb_s = vecmath.rescale_v4(axb_s, c[0] / V_cell)
         V_star = 1.0 / V_cell
     V_cell = 1.0 / V_star
-    a = vec4.scale(bxc_s, V_cell)
-    b = vec4.scale(cxa_s, V_cell)
-    c = vec4.scale(axb_s, V_cell)
+    a = vecmath.scale_v4(bxc_s, V_cell)
+    b = vecmath.scale_v4(cxa_s, V_cell)
+    c = vecmath.scale_v4(axb_s, V_cell)
     # rebuild the reciprocal vectors from the real ones (C 1960-1965)
-    a_star = vec4.scale(vec4.cross(b, c), V_star)
-    b_star = vec4.scale(vec4.cross(c, a), V_star)
-    c_star = vec4.scale(vec4.cross(a, b), V_star)
+    a_star = vecmath.scale_v4(vecmath.cross_v4(b, c), V_star)
+    b_star = vecmath.scale_v4(vecmath.cross_v4(c, a), V_star)
+    c_star = vecmath.scale_v4(vecmath.cross_v4(a, b), V_star)
 
     sa = a_star[0] * V_cell / b[0] / c[0]
     sb = b_star[0] * V_cell / a[0] / c[0]
     sg = c_star[0] * V_cell / a[0] / b[0]
-    ca = vec4.dot(b, c) / b[0] / c[0]
-    cb = vec4.dot(a, c) / a[0] / c[0]
-    cg = vec4.dot(a, b) / a[0] / b[0]
+    ca = vecmath.dot_v4(b, c) / b[0] / c[0]
+    cb = vecmath.dot_v4(a, c) / a[0] / c[0]
+    cg = vecmath.dot_v4(a, b) / a[0] / b[0]
     _, _, (alpha, beta, gamma) = _clamp_angles([sa, sb, sg], [ca, cb, cg], log, "WARNING: oddball cell angles:",
                                        ("_alpha", "_beta ", "_gamma"))
     sas = a[0] * V_star / b_star[0] / c_star[0]
     sbs = b[0] * V_star / a_star[0] / c_star[0]
     sgs = c[0] * V_star / a_star[0] / b_star[0]
-    cas = vec4.dot(b_star, c_star) / b_star[0] / c_star[0]
-    cbs = vec4.dot(a_star, c_star) / a_star[0] / c_star[0]
-    cgs = vec4.dot(a_star, b_star) / a_star[0] / b_star[0]
+    cas = vecmath.dot_v4(b_star, c_star) / b_star[0] / c_star[0]
+    cbs = vecmath.dot_v4(a_star, c_star) / a_star[0] / c_star[0]
+    cgs = vecmath.dot_v4(a_star, b_star) / a_star[0] / b_star[0]
     _, _, astar_ang = _clamp_angles([sas, sbs, sgs], [cas, cbs, cgs], log, "WARNING: oddball reciprocal cell angles:",
                               ("(alpha_star)", "(beta_star) ", "(gamma_star)"))
 
@@ -163,9 +163,9 @@ def build_cell(p, rng, log):
     for i, axis in ((1, "X"), (2, "Y"), (3, "Z")):
         log("%s: %11.8f %11.8f %11.8f" % (axis, a_star[i], b_star[i], c_star[i]))
 
-    p.a0 = vec4.scale(a, 1e-10)
-    p.b0 = vec4.scale(b, 1e-10)
-    p.c0 = vec4.scale(c, 1e-10)
+    p.a0 = vecmath.scale_v4(a, 1e-10)
+    p.b0 = vecmath.scale_v4(b, 1e-10)
+    p.c0 = vecmath.scale_v4(c, 1e-10)
     p.a_star, p.b_star, p.c_star = a_star, b_star, c_star
     p.V_cell = V_cell
 

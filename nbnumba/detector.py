@@ -7,7 +7,7 @@ beam-centre values exactly as C orders them.
 import math
 import sys
 
-from . import vec4
+from .kernels import vecmath
 
 # convention: beam, fdet, sdet, odet, twotheta_axis, polar, spindle (x, y, z)
 CONVENTION_AXES = {
@@ -69,25 +69,25 @@ def apply_convention(p):
 
 def normalize_axes(p, log):
     """C 1259-1272: unitize the axes (never twotheta_axis); rebuild odet if it was not unit length."""
-    vec4.unitize(p.beam_vector)
-    vec4.unitize(p.fdet_vector)
-    vec4.unitize(p.sdet_vector)
-    if vec4.unitize(p.odet_vector) != 1.0:
+    vecmath.unitize_v4(p.beam_vector)
+    vecmath.unitize_v4(p.fdet_vector)
+    vecmath.unitize_v4(p.sdet_vector)
+    if vecmath.unitize_v4(p.odet_vector) != 1.0:
         log("WARNING: auto-generating odet_vector")
-        p.odet_vector = vec4.cross(p.fdet_vector, p.sdet_vector)
-        vec4.unitize(p.odet_vector)
-    vec4.unitize(p.polar_vector)
-    vec4.unitize(p.spindle_vector)
-    p.vert_vector = vec4.cross(p.beam_vector, p.polar_vector)
-    vec4.unitize(p.vert_vector)
+        p.odet_vector = vecmath.cross_v4(p.fdet_vector, p.sdet_vector)
+        vecmath.unitize_v4(p.odet_vector)
+    vecmath.unitize_v4(p.polar_vector)
+    vecmath.unitize_v4(p.spindle_vector)
+    p.vert_vector = vecmath.cross_v4(p.beam_vector, p.polar_vector)
+    vecmath.unitize_v4(p.vert_vector)
 
 
 def place_detector(p, log):
     """C 1700-1776: pivot, rotations, pix0 and the recomputed beam centre, distance and origins."""
     rot = (p.detector_rotx, p.detector_roty, p.detector_rotz)
     # the distance ratio ignores the two-theta swing (quirk C3)
-    v = vec4.rotate(p.odet_vector, *rot)
-    ratio = vec4.dot(p.beam_vector, v)
+    v = vecmath.rotate_v4(p.odet_vector, *rot)
+    ratio = vecmath.dot_v4(p.beam_vector, v)
     if ratio == 0.0:
         ratio = sys.float_info.min
     if math.isnan(p.close_distance):
@@ -98,28 +98,28 @@ def place_detector(p, log):
     if p.detector_pivot == "SAMPLE":
         log("pivoting detector around sample")
         pix0 = [0.0] + [-p.Fclose * f[i] - p.Sclose * s[i] + p.close_distance * o[i] for i in (1, 2, 3)]
-        pix0 = vec4.rotate(pix0, *rot)
-        pix0 = vec4.rotate_axis(pix0, p.twotheta_axis, p.detector_twotheta)
-    p.fdet_vector = f = vec4.rotate_axis(vec4.rotate(f, *rot), p.twotheta_axis, p.detector_twotheta)
-    p.sdet_vector = s = vec4.rotate_axis(vec4.rotate(s, *rot), p.twotheta_axis, p.detector_twotheta)
-    p.odet_vector = o = vec4.rotate_axis(vec4.rotate(o, *rot), p.twotheta_axis, p.detector_twotheta)
+        pix0 = vecmath.rotate_v4(pix0, *rot)
+        pix0 = vecmath.rotate_axis_v4(pix0, p.twotheta_axis, p.detector_twotheta)
+    p.fdet_vector = f = vecmath.rotate_axis_v4(vecmath.rotate_v4(f, *rot), p.twotheta_axis, p.detector_twotheta)
+    p.sdet_vector = s = vecmath.rotate_axis_v4(vecmath.rotate_v4(s, *rot), p.twotheta_axis, p.detector_twotheta)
+    p.odet_vector = o = vecmath.rotate_axis_v4(vecmath.rotate_v4(o, *rot), p.twotheta_axis, p.detector_twotheta)
     if p.detector_pivot == "BEAM":
         log("pivoting detector around direct beam spot")
         pix0 = [0.0] + [-p.Fbeam * f[i] - p.Sbeam * s[i] + p.distance * p.beam_vector[i] for i in (1, 2, 3)]
     p.pix0_vector = pix0
 
-    p.Fclose = -vec4.dot(pix0, f)
-    p.Sclose = -vec4.dot(pix0, s)
-    p.close_distance = vec4.dot(pix0, o)
+    p.Fclose = -vecmath.dot_v4(pix0, f)
+    p.Sclose = -vecmath.dot_v4(pix0, s)
+    p.close_distance = vecmath.dot_v4(pix0, o)
     n = [0.0] + [p.close_distance / ratio * p.beam_vector[i] - pix0[i] for i in (1, 2, 3)]
-    p.Fbeam = vec4.dot(f, n)
-    p.Sbeam = vec4.dot(s, n)
+    p.Fbeam = vecmath.dot_v4(f, n)
+    p.Sbeam = vecmath.dot_v4(s, n)
     p.distance = p.close_distance / ratio
     p.ORGX = p.Fclose / p.pixel_size + 0.5
     p.ORGY = p.Sclose / p.pixel_size + 0.5
     p.dials_origin = [0.0,
-                      1000.0 * vec4.dot(pix0, [0, 0.0, 0.0, 1.0]),
-                      1000.0 * vec4.dot(pix0, [0, 0.0, 1.0, 0.0]),
-                      1000.0 * vec4.dot(pix0, [0, -1.0, 0.0, 0.0])]
+                      1000.0 * vecmath.dot_v4(pix0, [0, 0.0, 0.0, 1.0]),
+                      1000.0 * vecmath.dot_v4(pix0, [0, 0.0, 1.0, 0.0]),
+                      1000.0 * vecmath.dot_v4(pix0, [0, -1.0, 0.0, 0.0])]
     b = p.beam_vector
-    log("XDS incident beam: %g %g %g" % (vec4.dot(b, f), vec4.dot(b, s), vec4.dot(b, o)))
+    log("XDS incident beam: %g %g %g" % (vecmath.dot_v4(b, f), vecmath.dot_v4(b, s), vecmath.dot_v4(b, o)))

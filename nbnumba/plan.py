@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import checks, sampling, vec4
+from . import checks, sampling
+from .kernels import vecmath
 from .crystal import build_cell, crystal_size
 from .detector import apply_convention, normalize_axes, place_detector
 from .errors import NanoBraggError
@@ -74,7 +75,7 @@ def _phi_cells(p):
         for phi_tic in range(p.phisteps):
             phi = p.phi0 + p.phistep * phi_tic
             if phi != 0.0:
-                carry = tuple(vec4.rotate_axis(v, p.spindle_vector, phi) for v in (p.a0, p.b0, p.c0))
+                carry = tuple(vecmath.rotate_axis_v4(v, p.spindle_vector, phi) for v in (p.a0, p.b0, p.c0))
             for mos in range(p.mosaic_domains):
                 u = p.mosaic_umats[mos]
                 for j, v in enumerate(carry):
@@ -131,8 +132,8 @@ def _sources(p, log):
         weight = 1.0 / (divsteps * p.dispsteps) if divsteps * p.dispsteps else math.inf
         for hdiv, vdiv in grid:
             v = [0.0] + [-SOURCE_DISTANCE * p.beam_vector[i] for i in (1, 2, 3)]
-            v = vec4.rotate_axis(v, p.polar_vector, vdiv)
-            v = vec4.rotate_axis(v, p.vert_vector, hdiv)
+            v = vecmath.rotate_axis_v4(v, p.polar_vector, vdiv)
+            v = vecmath.rotate_axis_v4(v, p.vert_vector, hdiv)
             for disp_tic in range(p.dispsteps):
                 xs.append(v[1])
                 ys.append(v[2])
@@ -146,7 +147,7 @@ def _sources(p, log):
     with np.errstate(over="ignore", invalid="ignore"):    # C's IEEE results for absurd positions, unannounced
         for i in range(n):
             v = [0.0, xs[i], ys[i], zs[i]]
-            vec4.unitize(v)
+            vecmath.unitize_v4(v)
             src[i] = (v[1], v[2], v[3], lams[i])
             log("%g %g %g   %g %g" % (xs[i], ys[i], zs[i], Is[i], lams[i]))
     return src
@@ -329,7 +330,7 @@ def make_plan(params, log=print):
                     p.beam_vector[1:4]], dtype=np.float64)
     # polarization_factor re-unitizes the axis on every call (in place, per thread): do it once here
     axis = list(p.polar_vector)
-    vec4.unitize(axis)
+    vecmath.unitize_v4(axis)
     recip = np.array([*p.a_star[1:4], *p.b_star[1:4], *p.c_star[1:4]], dtype=np.float64)
     return Plan(p=p, ip=ip, fp=fp, det=det, polar_axis=np.array(axis[1:4]), sources=sources,
                 cells=_phi_cells(p), recip=recip, Fhkl=Fhkl, interpolate=bool(p.interpolate), rng=rng,
@@ -386,7 +387,7 @@ def _summary(p, hkls, nsources, log):
     for label, v in (("DIRECTION_OF_DETECTOR_X-AXIS", p.fdet_vector), ("DIRECTION_OF_DETECTOR_Y-AXIS", p.sdet_vector),
                      ("DIRECTION_OF_DETECTOR_Z-AXIS", p.odet_vector), ("INCIDENT_BEAM_DIRECTION", p.beam_vector),
                      ("spindle ROTATION_AXIS", p.spindle_vector),
-                     ("POLARIZATION_PLANE_NORMAL", vec4.cross(p.beam_vector, p.polar_vector))):
+                     ("POLARIZATION_PLANE_NORMAL", vecmath.cross_v4(p.beam_vector, p.polar_vector))):
         log("  %s= %g %g %g" % (label, v[1], v[2], v[3]))
     log("  dials origin= %g %g %g" % tuple(p.dials_origin[1:4]))
     log("  roi: %d < x < %d && %d < y < %d" % (p.roi_xmin, p.roi_xmax, p.roi_ymin, p.roi_ymax))

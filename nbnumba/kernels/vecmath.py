@@ -113,3 +113,63 @@ def polint4(x0, x1, x2, x3, y0, y1, y2, y3, x):
     t2 = (x - x0) * (x - x1) * (x - x3) * y2 / ((x2 - x0) * (x2 - x1) * (x2 - x3))
     t3 = (x - x0) * (x - x1) * (x - x2) * y3 / ((x3 - x0) * (x3 - x1) * (x3 - x2))
     return t0 + t1 + t2 + t3
+
+
+# ---------------------------------------------------------------- nanoBragg's 4-slot vectors
+# The set-up (detector, crystal, plan) is ported from C statement by statement, so it keeps C's layout
+# v[0] = magnitude, v[1..3] = x, y, z; these run the formulas above in CPython (Python floats are IEEE
+# doubles and `math` calls the same libm). Not compiled for the kernels.
+
+
+def unitize_v4(v, out=None):
+    """C unitize(v, out): out = v/|v|; v[0] (and out[0]) get |v|; returns |v|."""
+    out = v if out is None else out
+    mag, x, y, z = unitize(v[1], v[2], v[3])
+    v[0] = mag
+    if mag != 0.0:
+        out[1], out[2], out[3] = x, y, z
+        out[0] = mag if out is v else out[0]
+    else:
+        out[0] = out[1] = out[2] = out[3] = 0.0
+    return mag
+
+
+def magnitude_v4(v):
+    v[0] = magnitude(v[1], v[2], v[3])
+    return v[0]
+
+
+def dot_v4(a, b):
+    return dot(a[1], a[2], a[3], b[1], b[2], b[3])
+
+
+def cross_v4(a, b):
+    x, y, z = cross(a[1], a[2], a[3], b[1], b[2], b[3])
+    return [0.0, x, y, z]
+
+
+def scale_v4(v, s):
+    """C vector_scale: a new vector s*v with its magnitude in slot 0."""
+    out = [0.0, s * v[1], s * v[2], s * v[3]]
+    magnitude_v4(out)
+    return out
+
+
+def rescale_v4(v, new_mag):
+    """C vector_rescale: v scaled to length new_mag (computed as new_mag/old*v_i)."""
+    old = magnitude_v4(v)
+    if old <= 0.0:
+        old = 1.0
+    out = [0.0, new_mag / old * v[1], new_mag / old * v[2], new_mag / old * v[3]]
+    magnitude_v4(out)
+    return out
+
+
+def rotate_v4(v, rx, ry, rz):
+    x, y, z = rotate_xyz(v[1], v[2], v[3], rx, ry, rz)
+    return [v[0], x, y, z]
+
+
+def rotate_axis_v4(v, axis, phi):
+    x, y, z = rotate_axis(v[1], v[2], v[3], axis[1], axis[2], axis[3], phi)
+    return [v[0], x, y, z]
