@@ -288,3 +288,180 @@ def test_cpu_identity_without_proc_cpuinfo(monkeypatch):
     import llvmlite.binding as ll
     name, features, _ = native._cpu_identity()
     assert name == ll.get_host_cpu_name() and features == ll.get_host_cpu_features().flatten()
+
+
+# ---------------------------------------------------------------- the ABI
+
+def test_every_entry_abi_is_its_functions_signature():
+    """Each entry's arguments are the numba function's parameters, by name and in order (_build refuses
+    an entry where they are not); array dtypes are NumPy dtypes, ranks 0 to 4."""
+    import importlib
+    import inspect
+    for name, entry in native.ENTRIES.items():
+        f = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
+        assert [a.name for a in entry.args] == list(inspect.signature(f.py_func).parameters), name
+        assert all(isinstance(a.dtype, np.dtype) and 0 <= a.ndim <= 4 for a in entry.args), name
+        assert entry.restype is None or entry.restype in native._CSCALAR
+
+
+def test_an_abi_that_does_not_match_the_function_is_refused(monkeypatch):
+    entry = native.ENTRIES["rmsd_pass"]
+    swapped = entry._replace(args=(entry.args[0], entry.args[2], entry.args[1]))
+    monkeypatch.setitem(native.ENTRIES, "rmsd_pass", swapped)
+    with pytest.raises(TypeError, match=r"ABI \(image, roi, avg\) does not match stats.rmsd_pass\(image, avg, roi\)"):
+        native._build("rmsd_pass", None)
+
+
+def test_abi_text_names_every_argument():
+    assert native.abi_text(native.ENTRIES["rmsd_pass"]) == "f8 stats.rmsd_pass(image f4[:], avg f8, roi i8[:])"
+    text = native.abi_text(native.ENTRIES["noise"])
+    assert text.startswith("void rng.noise_loop(state {idum@0:i8,") and "iv@16:i8[32]" in text
+    assert "det f8[:,:]" in native.abi_text(native.ENTRIES["render_exact"])
+
+
+def test_arguments_by_name():
+    stats = native.kernel("rmsd_pass")
+    image = np.arange(6, dtype=np.float32)
+    expected = sum((v - 1.0) ** 2 for v in range(6))
+    assert stats(image=image, avg=1.0, roi=np.arange(6)) == expected
+    assert stats(image, roi=np.arange(6), avg=1.0) == expected
+    with pytest.raises(TypeError, match="roi missing"):
+        stats(image, avg=1.0)
+    with pytest.raises(TypeError, match="unexpected or repeated argument avg"):
+        stats(image, 1.0, np.arange(6), avg=1.0)
+    with pytest.raises(TypeError, match="unexpected or repeated argument mean"):
+        stats(image, mean=1.0, avg=1.0, roi=np.arange(6))
+    with pytest.raises(TypeError, match="argument roi must be a C-ordered 1-d int64 array, not 1-d int32"):
+        stats(image=image, avg=1.0, roi=np.arange(6, dtype=np.int32))
+
+
+# ---------------------------------------------------------------- what the cache key covers
+
+def test_dependencies_are_the_modules_an_entry_imports():
+    """The source files recorded for an entry: its module and what it imports, transitively (found from
+    the import statements), with the packages above and the files that build it; checked against the
+    nbnumba modules and functions the module's namespace actually holds."""
+    import importlib
+    import types as T
+    for module in {e.module for e in native.ENTRIES.values()}:
+        files = native.dependencies(module)
+        assert {"kernels/%s.py" % module, "kernels/native.py", "kernels/numba_internals.py", "kernels/jit.py",
+                "kernels/vecmath.py", "__init__.py", "kernels/__init__.py"} <= set(files), module
+        m = importlib.import_module("nbnumba.kernels." + module)
+        used = set()
+        for v in vars(m).values():
+            owner = v.__name__ if isinstance(v, T.ModuleType) else getattr(getattr(v, "py_func", v), "__module__", None)
+            if isinstance(owner, str) and owner.startswith("nbnumba."):
+                used.add(owner)
+        for owner in used:
+            rel = owner.split(".", 1)[1].replace(".", "/")
+            assert rel + ".py" in files or rel + "/__init__.py" in files, (module, owner)
+    assert "kernels/pixel.py" in native.dependencies("exact")
+    assert "kernels/pixel.py" not in native.dependencies("convert")       # only what is imported
+
+
+def test_imports_are_resolved_as_python_does(tmp_path, monkeypatch):
+    """Relative and absolute imports, names imported from a module, imports under if/try; not the
+    imports inside functions (they run later, if ever)."""
+    pkg = tmp_path / "nbnumba"
+    (pkg / "kernels" / "sub").mkdir(parents=True)
+    for f in ("__init__.py", "kernels/__init__.py", "kernels/sub/__init__.py", "kernels/a.py", "kernels/b.py",
+              "kernels/sub/c.py", "kernels/lazy.py", "core.py", "kernels/native.py", "kernels/numba_internals.py"):
+        (pkg / f).write_text("")
+    (pkg / "kernels" / "a.py").write_text("import os\nfrom . import b\nfrom .sub.c import VALUE\n"
+                                          "try:\n    from ..core import thing\nexcept ImportError:\n    pass\n"
+                                          "def later():\n    from . import lazy\n")
+    (pkg / "kernels" / "sub" / "c.py").write_text("import nbnumba.kernels.b\nVALUE = 1\n")
+    monkeypatch.setattr(native, "_PACKAGE", str(pkg))
+    assert native.dependencies("a") == ["__init__.py", "core.py", "kernels/__init__.py", "kernels/a.py", "kernels/b.py",
+                                        "kernels/native.py", "kernels/numba_internals.py", "kernels/sub/__init__.py",
+                                        "kernels/sub/c.py"]
+
+
+def test_an_edited_source_rebuilds_the_entry_without_a_warning(private_cache, capsys):
+    native._obtain("gammln")
+    obj, meta = _paths("gammln")
+    recorded = native.read_meta(meta)["sources"].split()
+    assert "kernels/rng.py=" + native._digest("kernels/rng.py") in recorded
+    assert native.is_cached("gammln") is True
+    # as if kernels/vecmath.py had been edited since the build
+    text = meta.read_text().replace("kernels/vecmath.py=", "kernels/vecmath.py=0")
+    body = text.rsplit("check ", 1)[0]
+    meta.write_text(body + "check %s\n" % native._sha256(body.encode()).hexdigest()[:32])
+    assert native.is_cached("gammln") is False
+    problems, stale = [], []
+    assert native._load("gammln", obj, meta, problems, stale) is None and stale and not problems
+    capsys.readouterr()
+    assert native._obtain("gammln")(4.0) == pytest.approx(math.log(6.0), rel=1e-6)
+    assert not capsys.readouterr().err
+    assert native.is_cached("gammln") is True and native._load("gammln", obj, meta) is not None
+
+
+def test_metadata_of_another_abi_is_damaged(private_cache):
+    native._obtain("gammln")
+    obj, meta = _paths("gammln")
+    text = meta.read_text().replace("f4 rng.gammln(xx f4)", "f4 rng.gammln(x f4)")
+    body = text.rsplit("check ", 1)[0]
+    meta.write_text(body + "check %s\n" % native._sha256(body.encode()).hexdigest()[:32])
+    problems = []
+    assert native._load("gammln", obj, meta, problems) is None and "another ABI" in problems[0]
+
+
+def test_nbnumba_settings_in_the_environment_change_the_key(monkeypatch):
+    monkeypatch.setattr(native, "_key_base", None)
+    first = native._key("gammln")
+    monkeypatch.setattr(native, "_key_base", None)
+    monkeypatch.setenv("NBNUMBA_NO_NATIVE_CACHE", "")
+    assert native._key("gammln") == first
+    monkeypatch.setattr(native, "_key_base", None)
+    monkeypatch.setenv("NBNUMBA_SOME_TUNABLE", "8")
+    assert native._key("gammln") != first
+
+
+# ---------------------------------------------------------------- numba versions not tested
+
+def test_when_saving_fails_numba_builds_in_memory_with_one_notice(private_cache, monkeypatch, capsys):
+    """An internal of numba that is not as tested (here: the object emitter raising AttributeError) does
+    not stop the run: one notice, the entry compiled in memory, nothing saved, and no more one-time
+    compile announced (is_cached: None)."""
+    from nbnumba.kernels import numba_internals
+
+    def gone(compiled):
+        raise AttributeError("'CPUCodeLibrary' object has no attribute '_final_module'")
+    monkeypatch.setattr(numba_internals, "jit_object_code", gone)
+    monkeypatch.setattr(native, "_noticed", False)
+    k = native._obtain("gammln")
+    assert k(4.0) == pytest.approx(math.log(6.0), rel=1e-6)
+    native._build("rmsd_pass", native._cache_paths("rmsd_pass"))
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("nbnumba: notice: saving its code failed (AttributeError")
+    assert not list(private_cache.glob("*.meta")) and native.is_cached("rmsd_pass") is None
+
+
+_UNTESTED = """
+import sys
+import numpy as np
+from nbnumba.kernels import native, numba_internals
+numba_internals.TESTED["numba"] = ((0, 1), (0, 2))
+print(native.kernel("gammln")(4.0), native.kernel("rmsd_pass")(np.ones(3, "f4"), 0.5, roi=np.arange(3)),
+      native.is_cached("gammln"), native.is_cached("noise"), "numba" in sys.modules)
+"""
+
+
+def test_an_untested_numba_falls_back_to_its_own_cache(tmp_path):
+    """numba outside the tested versions: the kernels run, compiled by numba, with one line on stderr."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(ROOT / "nbnumba", pkg / "nbnumba", ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTHONPATH=str(pkg), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("NBNUMBA_NO_NATIVE_CACHE", None)
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _UNTESTED], capture_output=True, text=True, env=env, timeout=600,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = proc.stdout.split()
+        assert float(out[0]) == pytest.approx(math.log(6.0), rel=1e-6) and float(out[1]) == 0.75
+        assert out[2:] == ["True", "None", "True"]      # no native cache to build into; numba imported
+        err = proc.stderr.splitlines()
+        assert len(err) == 1 and err[0].startswith("nbnumba: notice: numba ") and "outside the versions" in err[0], err
+    assert not list(tmp_path.rglob("*.meta")) and not list(tmp_path.rglob("*.o"))
+    assert list(tmp_path.rglob("*.nbi"))               # numba's own cache

@@ -4,15 +4,15 @@ compiled for them.
 Only modules that compile code import this one (and with it numba); the set-up and a run that finds
 its compiled kernels in the native cache (nbnumba.kernels.native) never do.
 """
-import os
 import sys
 from types import FunctionType
 
 from numba import njit
-from numba.core.caching import FunctionCache
-from numba.core.registry import cpu_target
 
+from . import numba_internals as internals
 from . import vecmath
+
+_untested = internals.untested()       # None where numba's cache internals below can be used
 
 
 def _load_tables_without_blas_probe():
@@ -22,7 +22,7 @@ def _load_tables_without_blas_probe():
     saved = sys.modules.get("scipy", missing)
     sys.modules["scipy"] = None
     try:
-        cpu_target.target_context.refresh()
+        internals.refresh_typing_tables()
     finally:
         if saved is missing:
             del sys.modules["scipy"]
@@ -30,49 +30,13 @@ def _load_tables_without_blas_probe():
             sys.modules["scipy"] = saved
 
 
-_load_tables_without_blas_probe()
+if _untested is None:
+    _load_tables_without_blas_probe()
 
 
 def _warn(message):
     sys.stderr.write("nbnumba: warning: %s\n" % message)
     sys.stderr.flush()
-
-
-class _RobustCache(FunctionCache):
-    """numba's on-disk cache of one function, where an entry that cannot be read (a truncated or
-    corrupt .nbi/.nbc file: UnpicklingError, EOFError, ...) is discarded with a warning and the
-    function compiled again, instead of failing every later run; a save that fails only warns."""
-
-    def load_overload(self, sig, target_context):
-        try:
-            return super().load_overload(sig, target_context)
-        except Exception as e:
-            _warn("unreadable numba cache entry %s (%s: %s): discarded, compiling again"
-                  % (self._cache_file._index_path, type(e).__name__, e))
-            self._discard()
-            return None
-
-    def save_overload(self, sig, data):
-        try:
-            super().save_overload(sig, data)
-        except Exception as e:
-            _warn("cannot save numba cache entry %s (%s: %s): compiled for this process only"
-                  % (self._cache_file._index_path, type(e).__name__, e))
-            self._discard()
-
-    def _discard(self):
-        files = self._cache_file
-        names = [files._index_name]
-        prefix = files._data_name_pattern.split("{", 1)[0]
-        try:
-            names += [n for n in os.listdir(self._cache_path) if n.startswith(prefix) and n.endswith(".nbc")]
-        except OSError:
-            pass
-        for n in names:
-            try:
-                os.unlink(os.path.join(self._cache_path, n))
-            except OSError:
-                pass
 
 
 _caching = [True]        # False once numba has found no writable cache folder for a kernel
@@ -84,22 +48,28 @@ def caching():
 
 
 def _cached(**options):
-    """njit(cache=True, **options), except that an unreadable cache entry is rebuilt (_RobustCache)
-    and that where no cache folder is writable (a read-only install, an unwritable home, no
-    NUMBA_CACHE_DIR: numba's own cache=True raises "cannot cache function") the kernels are compiled
-    in memory, with one warning."""
+    """njit(cache=True, **options), except that an unreadable cache entry is rebuilt (the robust cache of
+    numba_internals) and that where no cache folder is writable (a read-only install, an unwritable home,
+    no NUMBA_CACHE_DIR: numba's own cache=True raises "cannot cache function") the kernels are compiled
+    in memory, with one warning. With a numba outside the tested versions: numba's own cache=True (its
+    failures are then numba's)."""
     plain = njit(**options)
+    numba_cache = njit(cache=True, **options)
 
     def decorate(f):
-        dispatcher = plain(f)
-        if _caching[0]:
-            try:
-                dispatcher._cache = _RobustCache(dispatcher.py_func)
-            except RuntimeError as e:
-                _caching[0] = False
-                _warn("no writable cache folder (%s; set NUMBA_CACHE_DIR): kernels compiled in memory, "
-                      "for this process only" % e)
-        return dispatcher
+        if not _caching[0]:
+            return plain(f)
+        try:
+            if _untested is not None:
+                return numba_cache(f)
+            dispatcher = plain(f)
+            internals.use_robust_cache(dispatcher, _warn)
+            return dispatcher
+        except RuntimeError as e:
+            _caching[0] = False
+            _warn("no writable cache folder (%s; set NUMBA_CACHE_DIR): kernels compiled in memory, "
+                  "for this process only" % e)
+            return plain(f)
     return decorate
 
 

@@ -8,110 +8,149 @@ which a later process opens with ctypes in about a millisecond, and as an object
 (numba's own code loader, ~40 ms to import and set up) maps in where there is no linker. Calls go
 through ctypes, which also releases the GIL, so plain threads run entries in parallel.
 
-The cache key covers the kernel sources, the numba and llvmlite installs and this CPU, so an edit or
-an upgrade rebuilds. Where the code cannot be saved or mapped (not Linux/ELF, a symbol that only
-numba's own runtime provides, no writable cache), the entry is compiled in-process by numba instead:
-the same code, just slower to start.
+Each entry's C ABI (`ENTRIES`: every argument's name, dtype and rank) is checked against the numba
+function's own parameters when it is built, and every call checks each array against it. An entry's
+cache file is named by a key for what compiled it (this Python, the numba and llvmlite installs, this
+CPU, the ABI), and its metadata lists the source files it was compiled from, found from the import
+statements of the entry's module (`dependencies`), with their hashes: a load re-hashes them, so an
+edit or an upgrade rebuilds with no list to keep by hand. Where the code cannot be saved or mapped (not
+Linux/ELF, a symbol that only numba's own runtime provides, no writable cache), the entry is compiled
+in-process by numba instead: the same code, just slower to start. The numba and llvmlite internals
+that saving needs are all in numba_internals.py; with versions outside those it was tested with, a
+one-line notice says so and numba's own cache is used instead.
 
 The kernels must not raise or allocate (a cfunc cannot hand an exception back; numba's allocator is
 not there without numba): they write into arrays the caller allocates. The few numba runtime helpers
 that only error paths reference are resolved to a stub that reports an internal error and aborts.
 """
 import ctypes
-import importlib
-import importlib.util
 import os
 import struct
 import sys
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .layout import STATE_DTYPE
 
-# argument codes: a scalar, or an array of that dtype with as many ':' as dimensions
-_DTYPES = {"i1": np.dtype(np.int8), "u1": np.dtype(np.uint8), "u2": np.dtype(np.uint16), "i8": np.dtype(np.int64),
-           "f4": np.dtype(np.float32), "f8": np.dtype(np.float64), "state": STATE_DTYPE}
-_CSCALAR = {"i8": ctypes.c_int64, "f8": ctypes.c_double, "f4": ctypes.c_float, "void": None}
 
-_PLAN = ("ip i8[:], fp f8[:], det f8[:,:], polar_axis f8[:], sources f8[:,:], cells f8[:,:,:,:], "
-         "recip f8[:], Fhkl f8[:,:,:]")
-_RENDER_LIST = "order i8[:], start i8, fresh i1[:], interp_until i8, " + _PLAN
-_RENDER = "first i8, stride i8, " + _RENDER_LIST
-_OUTPUTS = "image f4[:], omega f8[:], switched i1[:]"
+class Arg(NamedTuple):
+    """One argument of an entry: its name (the numba function's parameter name), its dtype and its rank
+    (0: a scalar passed by value; n: a C-ordered n-d array, passed as a pointer and n sizes)."""
+    name: str
+    dtype: np.dtype
+    ndim: int = 0
 
 
-@dataclass(frozen=True)
-class Entry:
-    module: str        # where the numba function lives (imported only to build)
+class Entry(NamedTuple):
+    module: str        # where the numba function lives, under nbnumba.kernels (imported only to build)
     function: str
-    restype: str       # 'void' or a scalar code
-    args: str          # "name code, ..." in the function's order
+    restype: object    # the scalar dtype returned, or None
+    args: tuple        # (Arg, ...) in the function's parameter order (checked when it is built)
 
+
+I1, U1, U2, I8, F4, F8 = (np.dtype(c) for c in ("i1", "u1", "u2", "i8", "f4", "f8"))
+
+
+def _arrays(dtype, ndim, *names):
+    return tuple(Arg(n, dtype, ndim) for n in names)
+
+
+_PLAN = (_arrays(I8, 1, "ip") + _arrays(F8, 1, "fp") + _arrays(F8, 2, "det") + _arrays(F8, 1, "polar_axis")
+         + _arrays(F8, 2, "sources") + _arrays(F8, 4, "cells") + _arrays(F8, 1, "recip") + _arrays(F8, 3, "Fhkl"))
+_RENDER_LIST = (Arg("order", I8, 1), Arg("start", I8), Arg("fresh", I1, 1), Arg("interp_until", I8)) + _PLAN
+_OUTPUTS = (Arg("image", F4, 1), Arg("omega", F8, 1), Arg("switched", I1, 1))
+_ROI = (Arg("x0", I8), Arg("x1", I8), Arg("y0", I8), Arg("y1", I8))
 
 ENTRIES = {
-    "render_exact": Entry("exact", "render_chunks", "void", _RENDER + ", " + _OUTPUTS),
-    "render_fast": Entry("fast", "render_tiles", "void",
-                         "first i8, stride i8, last i8, " + _RENDER_LIST + ", cell_list f8[:,:], f2 f8[:], dims i8[:], " + _OUTPUTS
-                         + ", fscratch f8[:,:], iscratch i8[:,:]"),
-    "first_phi_positions": Entry("exact", "first_phi_positions", "void",
-                                 "order i8[:], block_starts i8[:], ip i8[:], fp f8[:], det f8[:,:], "
-                                 "sources f8[:,:], out i8[:]"),
-    "statistics": Entry("stats", "statistics", "void",
-                        "image f4[:], order i8[:], block_starts i8[:], sums f8[:], counts i8[:]"),
-    "rmsd_pass": Entry("stats", "rmsd_pass", "f8", "image f4[:], avg f8, roi i8[:]"),
-    "noise": Entry("rng", "noise_loop", "void",
-                   "state state[:], img f4[:], fpixels i8, spixels i8, x0 i8, x1 i8, y0 i8, y1 i8, adc f8, "
-                   "idum i8[:], out u2[:], totals f8[:]"),
-    "rng_call": Entry("rng", "call", "f4", "state state[:], idum i8[:], which i8, x f4"),
-    "gammln": Entry("rng", "gammln", "f4", "xx f4"),
-    "hkl_scan": Entry("hkltext", "scan_plain", "i8", "data u1[:], hkl i8[:,:], F f8[:]"),
-    "int_image": Entry("convert", "int_image", "void",
-                       "floatimage f4[:], scale f8, adc f8, fpixels i8, x0 i8, x1 i8, y0 i8, y1 i8, out u2[:]"),
-    "pgm_image": Entry("convert", "pgm_image", "void",
-                       "floatimage f4[:], scale f8, fpixels i8, x0 i8, x1 i8, y0 i8, y1 i8, out u1[:]"),
+    "render_exact": Entry("exact", "render_chunks", None,
+                          (Arg("first", I8), Arg("stride", I8)) + _RENDER_LIST + _OUTPUTS),
+    "render_fast": Entry("fast", "render_tiles", None,
+                         (Arg("first", I8), Arg("stride", I8), Arg("last", I8)) + _RENDER_LIST
+                         + (Arg("cell_list", F8, 2), Arg("f2", F8, 1), Arg("dims", I8, 1)) + _OUTPUTS
+                         + (Arg("fscratch", F8, 2), Arg("iscratch", I8, 2))),
+    "first_phi_positions": Entry("exact", "first_phi_positions", None,
+                                 _arrays(I8, 1, "order", "block_starts", "ip") + _arrays(F8, 1, "fp")
+                                 + _arrays(F8, 2, "det", "sources") + _arrays(I8, 1, "out")),
+    "statistics": Entry("stats", "statistics", None, (Arg("image", F4, 1),) + _arrays(I8, 1, "order", "block_starts")
+                        + (Arg("sums", F8, 1), Arg("counts", I8, 1))),
+    "rmsd_pass": Entry("stats", "rmsd_pass", F8, (Arg("image", F4, 1), Arg("avg", F8), Arg("roi", I8, 1))),
+    "noise": Entry("rng", "noise_loop", None,
+                   (Arg("state", STATE_DTYPE, 1), Arg("img", F4, 1), Arg("fpixels", I8), Arg("spixels", I8)) + _ROI
+                   + (Arg("adc", F8), Arg("idum", I8, 1), Arg("out", U2, 1), Arg("totals", F8, 1))),
+    "rng_call": Entry("rng", "call", F4, (Arg("state", STATE_DTYPE, 1), Arg("idum", I8, 1), Arg("which", I8),
+                                          Arg("x", F4))),
+    "gammln": Entry("rng", "gammln", F4, (Arg("xx", F4),)),
+    "hkl_scan": Entry("hkltext", "scan_plain", I8, (Arg("data", U1, 1), Arg("hkl", I8, 2), Arg("F", F8, 1))),
+    "int_image": Entry("convert", "int_image", None,
+                       (Arg("floatimage", F4, 1), Arg("scale", F8), Arg("adc", F8), Arg("fpixels", I8)) + _ROI
+                       + (Arg("out", U2, 1),)),
+    "pgm_image": Entry("convert", "pgm_image", None,
+                       (Arg("floatimage", F4, 1), Arg("scale", F8), Arg("fpixels", I8)) + _ROI + (Arg("out", U1, 1),)),
 }
 
+# ctypes' type for a scalar argument or result of each dtype
+_CSCALAR = {I1: ctypes.c_int8, U1: ctypes.c_uint8, U2: ctypes.c_uint16, I8: ctypes.c_int64, F4: ctypes.c_float,
+            F8: ctypes.c_double}
 
-def _parse_args(spec):
-    """[(name, code, ndim)] from "name code, ..."."""
-    out = []
-    for item in spec.split(", "):
-        name, code = item.split()
-        ndim = code.count(":")
-        out.append((name, code.split("[")[0], ndim))
-    return out
+
+def abi_text(entry):
+    """The entry's C ABI in words, e.g. 'f4 rmsd_pass(image f4[:], avg f8, roi i8[:])' (a structured
+    dtype by its fields): in the cache key and each entry's metadata."""
+    def code(dtype):
+        if dtype.names is None:
+            return dtype.str[1:]
+        fields = [(n,) + dtype.fields[n][:2] for n in dtype.names]
+        return "{%s}" % ",".join("%s@%d:%s%s" % (n, offset, sub.base.str[1:], list(sub.shape) if sub.shape else "")
+                                 for n, sub, offset in fields)
+    args = ", ".join("%s %s%s" % (a.name, code(a.dtype), "[%s]" % ",".join(":" * a.ndim) if a.ndim else "")
+                     for a in entry.args)
+    return "%s %s.%s(%s)" % ("void" if entry.restype is None else code(entry.restype), entry.module,
+                             entry.function, args)
 
 
 # ---------------------------------------------------------------------------- calling
 
 class Kernel:
-    """One entry at a machine address, called with NumPy arrays and Python scalars; checks each
-    array's dtype, rank and C order (a wrong array would be read as raw memory)."""
+    """One entry at a machine address, called with NumPy arrays and Python scalars, by position or by
+    the entry's argument names; checks each array's dtype, rank and C order (a wrong array would be
+    read as raw memory)."""
 
     def __init__(self, name, address, keepalive):
         self.name = name
         self._keepalive = keepalive
         entry = ENTRIES[name]
-        self._args = _parse_args(entry.args)
+        self._args = entry.args
+        self._names = [a.name for a in entry.args]
         argtypes = []
-        for _, code, ndim in self._args:
-            argtypes += [ctypes.c_void_p] + [ctypes.c_int64] * ndim if ndim else [_CSCALAR[code]]
-        self._fn = ctypes.CFUNCTYPE(_CSCALAR[entry.restype], *argtypes)(address)
+        for a in self._args:
+            argtypes += [ctypes.c_void_p] + [ctypes.c_int64] * a.ndim if a.ndim else [_CSCALAR[a.dtype]]
+        self._fn = ctypes.CFUNCTYPE(None if entry.restype is None else _CSCALAR[entry.restype], *argtypes)(address)
 
-    def __call__(self, *values):
-        if len(values) != len(self._args):
+    def _bind(self, values, named):
+        if len(values) > len(self._args):
             raise TypeError("%s takes %d arguments (%d given)" % (self.name, len(self._args), len(values)))
+        values = list(values)
+        for name in self._names[len(values):]:
+            if name not in named:
+                raise TypeError("%s takes %d arguments: %s missing" % (self.name, len(self._args), name))
+            values.append(named.pop(name))
+        if named:
+            raise TypeError("%s: unexpected or repeated argument %s" % (self.name, ", ".join(sorted(named))))
+        return values
+
+    def __call__(self, *values, **named):
+        if named or len(values) != len(self._args):
+            values = self._bind(values, named)
         flat = []
-        for (name, code, ndim), v in zip(self._args, values):
-            if not ndim:
+        for a, v in zip(self._args, values):
+            if not a.ndim:
                 flat.append(v)
                 continue
-            if not (isinstance(v, np.ndarray) and v.dtype == _DTYPES[code] and v.ndim == ndim
-                    and v.flags.c_contiguous):
+            if not (isinstance(v, np.ndarray) and v.dtype == a.dtype and v.ndim == a.ndim and v.flags.c_contiguous):
                 raise TypeError("%s: argument %s must be a C-ordered %d-d %s array, not %s"
-                                % (self.name, name, ndim, _DTYPES[code], _describe(v)))
+                                % (self.name, a.name, a.ndim, a.dtype, _describe(v)))
             flat.append(v.ctypes.data)
             flat.extend(v.shape)
         return self._fn(*flat)
@@ -142,8 +181,8 @@ def _obtain(name):
     paths = _cache_paths(name)
     if paths is None:
         return _build(name, None)
-    problems = []
-    k = _load(name, *paths, problems=problems)
+    problems, stale = [], []
+    k = _load(name, *paths, problems=problems, stale=stale)
     if k is not None:
         return k
     if not problems:
@@ -164,18 +203,25 @@ def _obtain(name):
                     os.unlink(path)
             except OSError:
                 pass
-    return _build(name, paths)
+    return _build(name, paths, sources_changed=bool(stale))
 
 
 def is_cached(name):
     """Whether `name` would be loaded without compiling it (loaded already, or its metadata file is in
-    the cache or in the package's own); None where native code is not cached at all."""
+    the cache or in the package's own, for these sources); None where native code is not cached at all
+    (not Linux, NBNUMBA_NO_NATIVE_CACHE, or a numba whose internals it was not tested with)."""
     if name in _loaded:
         return True
     paths = _cache_paths(name)
-    if paths is None:
+    if paths is None or os.path.exists(_numba_cache_only_marker()):
         return None
-    return os.path.exists(paths[1]) or os.path.exists(_cache_paths(name, _installed_cache_dir())[1])
+    for meta in (paths[1], _cache_paths(name, _installed_cache_dir())[1]):
+        try:
+            if _sources_current(read_meta(meta)):
+                return True
+        except Exception:
+            pass
+    return False
 
 
 def _warn(message):
@@ -184,10 +230,11 @@ def _warn(message):
 
 
 # ---------------------------------------------------------------------------- the cache
-
-_KERNEL_SOURCES = ("convert.py", "exact.py", "fast.py", "hkltext.py", "jit.py", "layout.py", "native.py", "pixel.py", "rng.py", "stats.py",
-                   "vecmath.py")
-
+#
+# An entry's file name carries a key for what its code was compiled by and for (this Python, the
+# numba and llvmlite installs, this CPU, the entry's ABI); its metadata lists the source files its
+# code was compiled from (the entry's module and every nbnumba module it imports, transitively, found
+# when it was built) with their SHA-256, and a load re-hashes them: an edit to any of them rebuilds.
 
 def _sha256(data=b""):
     """CPython's own SHA-256 where it has one (hashlib loads OpenSSL: ~4 ms of every start)."""
@@ -202,6 +249,7 @@ def _sha256(data=b""):
 
 
 _HERE = os.path.dirname(os.path.realpath(__file__))
+_PACKAGE = os.path.dirname(_HERE)           # nbnumba/: source paths in the metadata are relative to it
 
 
 def cache_dir():
@@ -238,6 +286,7 @@ def _with_suffix(path, suffix):
 
 def _install_stamp(package):
     """Where a package is installed and when: changes with any reinstall, without importing it."""
+    import importlib.util
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.origin:
         return "none"
@@ -267,16 +316,21 @@ def _cpu_identity():
 _key_base = None
 
 
-def _key(name):
+def _base_key():
+    """What every entry's code depends on besides its sources: this Python, the numba and llvmlite
+    installs, this CPU, and nbnumba's own environment settings (NBNUMBA_*: a kernel tunable read from
+    the environment is compiled in as a constant)."""
     global _key_base
     if _key_base is None:
-        h = _sha256()
-        for f in _KERNEL_SOURCES:
-            h.update(_read(os.path.join(_HERE, f)))
-        h.update(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
-                       _cpu_identity())).encode())
-        _key_base = h.hexdigest()
-    return _sha256((_key_base + name + repr(ENTRIES[name])).encode()).hexdigest()[:32]
+        settings = sorted((k, v) for k, v in os.environ.items()
+                          if k.startswith("NBNUMBA_") and k != "NBNUMBA_NO_NATIVE_CACHE")
+        _key_base = _sha256(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
+                                  _cpu_identity(), settings)).encode()).hexdigest()
+    return _key_base
+
+
+def _key(name):
+    return _sha256((_base_key() + name + abi_text(ENTRIES[name])).encode()).hexdigest()[:32]
 
 
 def _cache_paths(name, folder=None):
@@ -286,6 +340,93 @@ def _cache_paths(name, folder=None):
         return None
     base = os.path.join(folder or cache_dir(), "%s-%s" % (name, _key(name)))
     return base + ".o", base + ".meta"
+
+
+def _numba_cache_only_marker():
+    """A file saying that this numba is one the native cache was not tested with (see _build)."""
+    return os.path.join(cache_dir(), "numba-cache-only-%s" % _base_key()[:32])
+
+
+_digests = {}
+
+
+def _digest(relpath):
+    """SHA-256 of a source file of the package (once per process), or None where it is not there."""
+    d = _digests.get(relpath)
+    if d is None:
+        try:
+            d = _digests[relpath] = _sha256(_read(os.path.join(_PACKAGE, relpath))).hexdigest()
+        except OSError:
+            return None
+    return d
+
+
+def _sources_current(meta):
+    """Whether every source file the entry was compiled from is as it was then."""
+    sources = meta.get("sources")
+    if not sources:
+        raise ValueError("metadata without sources")
+    for item in sources.split():
+        relpath, _, digest = item.rpartition("=")
+        if _digest(relpath) != digest:
+            return False
+    return True
+
+
+def _module_file(module):
+    """nbnumba.a.b -> ('a/b.py' or 'a/b/__init__.py', is_package), relative to the package; None if neither."""
+    parts = module.split(".")[1:]
+    for rel, package in ((os.path.join(*parts, "__init__.py") if parts else "__init__.py", True),
+                         (os.path.join(*parts) + ".py" if parts else None, False)):
+        if rel and os.path.isfile(os.path.join(_PACKAGE, rel)):
+            return rel, package
+    return None
+
+
+def _imports(module, relpath, package):
+    """The nbnumba modules (and names that may be modules) a module's own top-level code imports, absolute
+    or relative; imports inside function bodies run later, if ever, and are left out."""
+    import ast
+    tree = ast.parse(_read(os.path.join(_PACKAGE, relpath)), relpath)
+    here = module if package else module.rpartition(".")[0]
+    found, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = here.split(".")
+                up = up[:len(up) - (node.level - 1)]
+                base = ".".join(up + ([node.module] if node.module else []))
+            found += [base] + [base + "." + a.name for a in node.names]
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return [m for m in found if m == "nbnumba" or m.startswith("nbnumba.")]
+
+
+def dependencies(module):
+    """Source files (relative to the package) that importing nbnumba.kernels.<module> runs, found from
+    the import statements: the module, every nbnumba module it imports, transitively, and the packages
+    above each; with this file and the numba adapter, which build the entry."""
+    todo = ["nbnumba.kernels." + module, "nbnumba.kernels.native", "nbnumba.kernels.numba_internals"]
+    seen, files = set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        found = _module_file(name)
+        if found is None:
+            continue                    # a name imported from a module, not a module
+        relpath, package = found
+        files.add(relpath.replace(os.sep, "/"))
+        todo += _imports(name, relpath, package)
+        todo.append(name.rpartition(".")[0] or name)
+    return sorted(files)
 
 
 # ---------------------------------------------------------------------------- loading
@@ -306,13 +447,14 @@ _engine = None
 _stub = None
 
 
-def _load(name, obj_path, meta_path, problems=None):
+def _load(name, obj_path, meta_path, problems=None, stale=None):
     """The entry mapped from the cache, or None when it is not there or not usable here; where the
-    entry is there but damaged (unreadable, truncated, not matching its checksums), the reason is
-    appended to `problems`."""
+    entry is there but damaged (unreadable, truncated, not matching its checksums or ABI), the reason is
+    appended to `problems`; where it was compiled from sources since changed, to `stale`."""
     problems = [] if problems is None else problems
+    stale = [] if stale is None else stale
     try:
-        return _load_entry(name, obj_path, meta_path, problems)
+        return _load_entry(name, obj_path, meta_path, problems, stale)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except Exception as e:      # whatever a damaged file makes the loader raise
@@ -320,12 +462,17 @@ def _load(name, obj_path, meta_path, problems=None):
         return None
 
 
-def _load_entry(name, obj_path, meta_path, problems):
+def _load_entry(name, obj_path, meta_path, problems, stale):
     global _engine
     meta = read_meta(meta_path)
-    for key in ("symbol", "sha256"):
+    for key in ("symbol", "sha256", "abi", "sources"):
         if not meta.get(key):
             raise ValueError("metadata without %s" % key)
+    if meta["abi"] != abi_text(ENTRIES[name]):
+        raise ValueError("metadata of another ABI: %s" % meta["abi"])
+    if not _sources_current(meta):
+        stale.append(meta_path)
+        return None
     if meta.get("shared_sha256"):
         k = _load_shared(name, _with_suffix(obj_path, ".so"), meta)
         if k is not None:
@@ -353,13 +500,23 @@ def _load_entry(name, obj_path, meta_path, problems):
 
 
 def read_meta(path):
-    """An entry's metadata file: `key value` lines (json costs ~1.5 ms of start-up); stubs is a list."""
+    """An entry's metadata file: `key value` lines (json costs ~1.5 ms of start-up), the last one a
+    checksum of the others; stubs is a list."""
+    text = _read(path).decode("ascii")
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    if last != "check " + _sha256((body + "\n").encode()).hexdigest()[:32]:
+        raise ValueError("metadata does not match its checksum")
     meta = {}
-    for line in _read(path).decode("ascii").splitlines():
+    for line in body.splitlines():
         key, _, value = line.partition(" ")
         meta[key] = None if value == "-" else value
     meta["stubs"] = (meta.get("stubs") or "").split()
     return meta
+
+
+def _meta_text(meta):
+    body = "".join("%s %s\n" % (k, " ".join(v) if isinstance(v, list) else v or "-") for k, v in meta.items())
+    return body + "check %s\n" % _sha256(body.encode()).hexdigest()[:32]
 
 
 def _load_shared(name, so_path, meta):
@@ -437,38 +594,52 @@ def undefined_symbols(elf):
 _NUMBA_RUNTIME = ("numba_", "NRT_")
 
 
-def _build(name, paths):
-    """Compiles the entry with numba; saves its machine code to the cache when it can stand alone."""
+def _build(name, paths, sources_changed=False):
+    """Compiles the entry with numba; saves its machine code to the cache when it can stand alone and
+    this numba is one whose internals the cache was tested with (else numba's own cache is all)."""
     import glob
+    import importlib
+    import inspect
 
     from numba import carray, cfunc, from_dtype, types
 
+    from . import numba_internals as internals
+
     entry = ENTRIES[name]
-    if paths is not None and any(p != paths[0] for p in glob.glob(os.path.join(os.path.dirname(paths[0]),
-                                                                              glob.escape(name) + "-*.o"))):
-        _forget_numba_caches()
     target = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
-    numba_types = {"i1": types.int8, "u1": types.uint8, "u2": types.uint16, "i8": types.int64, "f4": types.float32,
-                   "f8": types.float64, "state": from_dtype(STATE_DTYPE), "void": types.void}
+    params = list(inspect.signature(target.py_func).parameters)
+    if params != [a.name for a in entry.args]:
+        raise TypeError("native entry %s: its ABI (%s) does not match %s.%s(%s)" % (
+            name, ", ".join(a.name for a in entry.args), entry.module, entry.function, ", ".join(params)))
+    if paths is not None:
+        untested = internals.untested()
+        if untested:
+            paths = None
+            _numba_cache_only(untested)
+    sources = dependencies(entry.module) if paths is not None else None
+    if paths is not None and (sources_changed or any(
+            p != paths[0] for p in glob.glob(os.path.join(os.path.dirname(paths[0]), glob.escape(name) + "-*.o")))):
+        _forget_numba_caches(sources)
     space = {"carray": carray, "target": target}
-    params, body, sig = [], [], []
-    for argname, code, ndim in _parse_args(entry.args):
-        if ndim:
-            dims = ["%s_n%d" % (argname, d) for d in range(ndim)]
-            params += [argname + "_p"] + dims
-            sig += [types.voidptr] + [types.int64] * ndim
-            space["T_" + code] = _DTYPES[code]
-            body.append("    %s = carray(%s_p, (%s,), T_%s)" % (argname, argname, ", ".join(dims), code))
+    args, body, sig = [], [], []
+    for i, a in enumerate(entry.args):
+        if a.ndim:
+            dims = ["%s_n%d" % (a.name, d) for d in range(a.ndim)]
+            args += [a.name + "_p"] + dims
+            sig += [types.voidptr] + [types.int64] * a.ndim
+            space["T%d" % i] = a.dtype
+            body.append("    %s = carray(%s_p, (%s,), T%d)" % (a.name, a.name, ", ".join(dims), i))
         else:
-            params.append(argname)
-            sig.append(numba_types[code])
-    names = [a[0] for a in _parse_args(entry.args)]
-    source = "def %s(%s):\n%s\n    return target(%s)\n" % (name, ", ".join(params), "\n".join(body), ", ".join(names))
+            args.append(a.name)
+            sig.append(from_dtype(a.dtype))
+    source = "def %s(%s):\n%s\n    return target(%s)\n" % (name, ", ".join(args), "\n".join(body),
+                                                           ", ".join(params))
     exec(compile(source, "<nbnumba entry %s>" % name, "exec"), space)
-    compiled = cfunc(numba_types[entry.restype](*sig), error_model="numpy")(space[name])
+    restype = types.void if entry.restype is None else from_dtype(entry.restype)
+    compiled = cfunc(restype(*sig), error_model="numpy")(space[name])
     if paths is not None:
         try:
-            _save(compiled, *paths)
+            _save(compiled, *paths, entry, sources)
         except OSError as e:
             # a read-only cache: this process still runs the in-process build
             global _save_warned
@@ -477,38 +648,58 @@ def _build(name, paths):
                 _save_warned = True
                 _warn("cannot write the kernel cache in %s (%s; set NUMBA_CACHE_DIR): kernels compiled in "
                       "memory, for this process only" % (os.path.dirname(paths[0]), e.strerror or e))
+        except Exception as e:       # an internal of numba or llvmlite not as tested
+            _numba_cache_only("saving its code failed (%s: %s)" % (type(e).__name__, e))
     return Kernel(name, compiled.address, compiled)
 
 
 _save_warned = False
+_noticed = False
 
 
-def _forget_numba_caches():
-    """An older build of this entry exists, so the kernel sources (or numba) changed since. numba's
-    own cache checks only each function's own file: a function whose callee changed in another file
-    would load stale from it. Drop numba's cache files of the kernel modules before compiling."""
+def _numba_cache_only(reason):
+    """Says once (one line) that the native cache is not used with this numba, and leaves a marker so that
+    later runs do not announce a one-time compile (buildtime.notice)."""
+    global _noticed
+    if not _noticed:
+        _noticed = True
+        sys.stderr.write("nbnumba: notice: %s: kernels are compiled by numba and kept in numba's own cache\n"
+                         % reason)
+        sys.stderr.flush()
+        try:
+            os.makedirs(cache_dir(), exist_ok=True)
+            with open(_numba_cache_only_marker(), "w") as fh:
+                fh.write(reason + "\n")
+        except OSError:
+            pass
+
+
+def _forget_numba_caches(sources):
+    """The entry's sources (or numba) changed since its last build. numba's own cache checks only each
+    function's own file: a function whose callee changed in another file would load stale from it. Drop
+    numba's cache files of the modules the entry is built from before compiling."""
     import glob
+    import importlib
 
-    from numba.core.dispatcher import Dispatcher
+    from . import numba_internals as internals
+    modules = ["nbnumba." + f[:-3].replace("/", ".") for f in sources if not f.endswith("__init__.py")]
     folders = set()
-    for f in _KERNEL_SOURCES:
-        module = importlib.import_module("nbnumba.kernels." + f[:-3])
-        folders.update(v._cache._cache_path for v in vars(module).values()
-                       if isinstance(v, Dispatcher) and hasattr(v._cache, "_cache_path"))
+    for m in modules:
+        folders.update(internals.cache_folder(v) for v in vars(importlib.import_module(m)).values()
+                       if internals.is_dispatcher(v))
+    folders.discard(None)
     for folder in folders:
-        for f in _KERNEL_SOURCES:
-            for stale in glob.glob(os.path.join(folder, f[:-3] + ".*.nb[ic]")):
+        for m in modules:
+            for stale in glob.glob(os.path.join(glob.escape(folder), m.rpartition(".")[2] + ".*.nb[ic]")):
                 try:
                     os.unlink(stale)
                 except OSError:
                     pass
 
 
-def _save(compiled, obj_path, meta_path):
-    from llvmlite import binding as ll
-    library = compiled._library
-    module = ll.parse_bitcode(library._final_module.as_bitcode())   # emitting mutates its module
-    data = library._codegen._tm.emit_object(module)
+def _save(compiled, obj_path, meta_path, entry, sources):
+    from . import numba_internals as internals
+    data = internals.jit_object_code(compiled)
     stubs = sorted({s for s in undefined_symbols(data) if s.startswith(_NUMBA_RUNTIME)})
     if any(not s.startswith(_NUMBA_RUNTIME) and not _in_process(s) for s in undefined_symbols(data)):
         return              # needs something only numba's process provides: keep it in-process
@@ -518,11 +709,12 @@ def _save(compiled, obj_path, meta_path):
     obj_path = Path(obj_path)
     obj_path.parent.mkdir(parents=True, exist_ok=True)
     write_now(obj_path, data)
-    meta = {"symbol": compiled.native_name, "stubs": stubs, "sha256": _sha256(data).hexdigest(),
-            "shared_sha256": _link_shared(library, stubs, obj_path.with_suffix(".so"), compiled.native_name)}
-    write_now(meta_path, "".join("%s %s\n" % (k, " ".join(v) if isinstance(v, list) else v or "-")
-                                    for k, v in meta.items()).encode())
-    # earlier builds of this entry (older sources or installs) are never loaded again
+    symbol = compiled.native_name
+    meta = {"symbol": symbol, "abi": abi_text(entry), "stubs": stubs, "sha256": _sha256(data).hexdigest(),
+            "shared_sha256": _link_shared(compiled, stubs, obj_path.with_suffix(".so"), symbol),
+            "sources": ["%s=%s" % (f, _sha256(_read(os.path.join(_PACKAGE, f))).hexdigest()) for f in sources]}
+    write_now(meta_path, _meta_text(meta).encode())
+    # earlier builds of this entry (older installs) are never loaded again
     name = obj_path.stem.rsplit("-", 1)[0]
     for old in obj_path.parent.glob(name + "-*"):
         if old.stem != obj_path.stem and old.suffix in (".o", ".so", ".meta", ".json"):
@@ -561,24 +753,22 @@ def _loaded_path(soname):
     return None
 
 
-def _link_shared(library, stubs, so_path, symbol):
+def _link_shared(compiled, stubs, so_path, symbol):
     """Links the entry, compiled position-independent, and its stubs into a shared library with the
     system linker; returns its sha256, or None where there is no linker or the result won't load."""
     import shutil
     import subprocess
     import tempfile
+
     from llvmlite import binding as ll
-    from numba.core import config
+
+    from . import numba_internals as internals
     linker = shutil.which("ld")
     if linker is None:
         return None
-    codegen = library._codegen
-    target = ll.Target.from_triple(ll.get_process_triple())
     # the JIT's own CPU, features and optimisation level; only the relocation model differs
-    tm = target.create_target_machine(cpu=codegen._get_host_cpu_name(), features=codegen._tm_features,
-                                      opt=config.OPT,
-                                      reloc="pic", codemodel="default")
-    kernel_obj = tm.emit_object(ll.parse_bitcode(library._final_module.as_bitcode()))
+    tm = internals.pic_target_machine(compiled)
+    kernel_obj = tm.emit_object(internals.final_module(compiled))
     stub_module = ll.parse_assembly(_stub_ir(stubs))
     stub_module.triple = ll.get_process_triple()
     stub_obj = tm.emit_object(stub_module)
