@@ -32,8 +32,7 @@ SHAPES = {"SQUARE": K.SQUARE, "ROUND": K.ROUND, "GAUSS": K.GAUSS, "TOPHAT": K.TO
 @dataclass
 class Plan:
     p: object                      # settled parameters (C's variable names)
-    ip: np.ndarray
-    fp: np.ndarray
+    params: np.ndarray             # one layout.PARAMS_DTYPE record: the scalars the kernels read
     det: np.ndarray                # rows fdet, sdet, odet, pix0, beam
     polar_axis: np.ndarray
     sources: np.ndarray            # (n, 4): unit direction toward the source, lambda (m)
@@ -44,6 +43,10 @@ class Plan:
     rng: NanoRNG
     steps: int
     fdump_to_write: object = None  # an HklTable to save as Fdump after the run's inputs are known good
+
+    def arrays(self):
+        """The arrays every kernel and driver takes, in layout.PLAN_ARRAYS order, each C-ordered."""
+        return tuple(np.ascontiguousarray(getattr(self, name)) for name, _, _ in K.PLAN_ARRAYS)
 
 
 def _structure_factors(p, log):
@@ -287,52 +290,33 @@ def make_plan(params, log=print):
     I_bg = (WATER_F * WATER_F * R_E_SQR * p.fluence * p.water_size * p.water_size * p.water_size
             * 1e6 * AVOGADRO / WATER_MW)
 
-    ip = np.zeros(K.N_IP, np.int64)
-    fp = np.zeros(K.N_FP)
-    ip[K.I_OVERSAMPLE] = p.oversample
-    ip[K.I_THICKSTEPS] = p.detector_thicksteps
-    ip[K.I_CURVED] = p.curved_detector
-    ip[K.I_POINT] = p.point_pixel
-    ip[K.I_OS_THICK] = p.oversample_thick
-    ip[K.I_OS_POLAR] = p.oversample_polar
-    ip[K.I_OS_OMEGA] = p.oversample_omega
-    ip[K.I_NOPOLAR] = p.nopolar
-    ip[K.I_SHAPE] = SHAPES[p.xtal_shape]
-    ip[K.I_HKLS] = hkls
+    params = np.zeros(1, K.PARAMS_DTYPE)
+    prm = params[0]
+    for name in ("oversample", "detector_thicksteps", "curved_detector", "point_pixel", "oversample_thick",
+                 "oversample_polar", "oversample_omega", "nopolar", "phisteps", "mosaic_domains", "fpixels",
+                 "subpixel_size", "pixel_size", "detector_thickstep", "detector_thick", "detector_mu", "distance",
+                 "close_distance", "dmin", "polarization", "Na", "Nb", "Nc", "fudge", "default_F", "water_size",
+                 "fluence"):
+        prm[name] = getattr(p, name)
+    prm["xtal_shape"] = SHAPES[p.xtal_shape]
+    prm["hkls"] = hkls
     if table is not None:
-        ip[K.I_HMIN], ip[K.I_HMAX], ip[K.I_HRANGE] = table.h_min, table.h_max, table.h_range
-        ip[K.I_KMIN], ip[K.I_KMAX], ip[K.I_KRANGE] = table.k_min, table.k_max, table.k_range
-        ip[K.I_LMIN], ip[K.I_LMAX], ip[K.I_LRANGE] = table.l_min, table.l_max, table.l_range
+        for axis in "hkl":
+            for end in ("min", "max", "range"):
+                prm["%s_%s" % (axis, end)] = getattr(table, "%s_%s" % (axis, end))
         Fhkl = np.ascontiguousarray(table.Fhkl, dtype=np.float64)
     else:
         Fhkl = np.zeros((1, 1, 1))
-    ip[K.I_PHISTEPS] = p.phisteps
-    ip[K.I_DOMAINS] = p.mosaic_domains
-    ip[K.I_FPIXELS] = p.fpixels
-    fp[K.F_SUBPIXEL] = p.subpixel_size
-    fp[K.F_PIXEL] = p.pixel_size
-    fp[K.F_THICKSTEP] = p.detector_thickstep
-    fp[K.F_THICK] = p.detector_thick
-    fp[K.F_MU] = p.detector_mu
-    fp[K.F_DISTANCE] = p.distance
-    fp[K.F_CLOSE] = p.close_distance
-    fp[K.F_DMIN] = p.dmin
-    fp[K.F_KAHN] = p.polarization
-    fp[K.F_NA], fp[K.F_NB], fp[K.F_NC] = p.Na, p.Nb, p.Nc
-    fp[K.F_FUDGE] = p.fudge
-    fp[K.F_DEFAULT_F] = p.default_F
-    fp[K.F_WATER] = p.water_size
-    fp[K.F_IBG] = I_bg
-    fp[K.F_RE2] = R_E_SQR
-    fp[K.F_FLUENCE] = p.fluence
-    fp[K.F_STEPS] = steps
+    prm["I_bg"] = I_bg
+    prm["r_e_sqr"] = R_E_SQR
+    prm["steps"] = steps
     det = np.array([p.fdet_vector[1:4], p.sdet_vector[1:4], p.odet_vector[1:4], p.pix0_vector[1:4],
                     p.beam_vector[1:4]], dtype=np.float64)
     # polarization_factor re-unitizes the axis on every call (in place, per thread): do it once here
     axis = list(p.polar_vector)
     vecmath.unitize_v4(axis)
     recip = np.array([*p.a_star[1:4], *p.b_star[1:4], *p.c_star[1:4]], dtype=np.float64)
-    return Plan(p=p, ip=ip, fp=fp, det=det, polar_axis=np.array(axis[1:4]), sources=sources,
+    return Plan(p=p, params=params, det=det, polar_axis=np.array(axis[1:4]), sources=sources,
                 cells=_phi_cells(p), recip=recip, Fhkl=Fhkl, interpolate=bool(p.interpolate), rng=rng,
                 steps=steps, fdump_to_write=to_write)
 

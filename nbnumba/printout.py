@@ -6,13 +6,12 @@ those from the plan with the kernel's own scalar functions.
 """
 import math
 
-from .kernels.layout import F_FLUENCE, F_RE2, I_HMIN, I_KMIN, I_LMIN, I_SHAPE
 from .kernels.vecmath import magnitude, unitize
 
 
 def printout_lines(plan, image, fpixel, spixel, interpolating):
     from .kernels import pixel as K     # numba's compiled scalar functions, called from Python
-    p, ip, fp = plan.p, plan.ip, plan.fp
+    p, prm = plan.p, plan.params[0]
     os_ = p.oversample
     x, y, z = K.subpixel_position(fpixel, spixel, os_ - 1, os_ - 1, (p.detector_thicksteps - 1) * p.detector_thickstep,
                                   p.subpixel_size, os_, plan.det, p.curved_detector != 0, p.distance)
@@ -27,15 +26,15 @@ def printout_lines(plan, image, fpixel, spixel, interpolating):
     k = cell[3] * sx + cell[4] * sy + cell[5] * sz
     l = cell[6] * sx + cell[7] * sy + cell[8] * sz
     h0, k0, l0 = (int(math.ceil(v - 0.5)) for v in (h, k, l))
-    F_latt = K.lattice_factor(ip[I_SHAPE], h, k, l, h0, k0, l0, p.Na, p.Nb, p.Nc, p.fudge, plan.recip)
-    F_cell = K.nearest_F(plan.Fhkl, h0, k0, l0, ip, p.default_F)
+    F_latt = K.lattice_factor(prm["xtal_shape"], h, k, l, h0, k0, l0, p.Na, p.Nb, p.Nc, p.fudge, plan.recip)
+    F_cell = K.nearest_F(plan.Fhkl, h0, k0, l0, prm, p.default_F)
     if interpolating:
-        F_cell = K.tricubic(plan.Fhkl, h, k, l, ip[I_HMIN], ip[I_KMIN], ip[I_LMIN])
+        F_cell = K.tricubic(plan.Fhkl, h, k, l, prm["h_min"], prm["k_min"], prm["l_min"])
     # the per-pixel factors, as the kernel computes them at the first sub-pixel
     x0, y0, z0 = K.subpixel_position(fpixel, spixel, 0, 0, 0.0, p.subpixel_size, os_, plan.det,
                                      p.curved_detector != 0, p.distance)
     R, ux, uy, uz = unitize(x0, y0, z0)
-    omega = K.solid_angle(R, fp, p.point_pixel != 0)
+    omega = K.solid_angle(R, prm, p.point_pixel != 0)
     polar = 1.0
     if not p.nopolar:
         s0 = plan.sources[0]
@@ -43,9 +42,9 @@ def printout_lines(plan, image, fpixel, spixel, interpolating):
         polar = K.polarization_factor(p.polarization, ix, iy, iz, ux, uy, uz, *plan.polar_axis)
     capture = 1.0
     if p.detector_thick != 0.0:
-        capture = K.layer_capture(ux, uy, uz, plan.det, fp, p.detector_thicksteps - 1)
+        capture = K.layer_capture(ux, uy, uz, plan.det, prm, p.detector_thicksteps - 1)
     value = float(image[spixel, fpixel])
-    scale = fp[F_RE2] * fp[F_FLUENCE] * capture * polar * omega
+    scale = prm["r_e_sqr"] * prm["fluence"] * capture * polar * omega
     I = value / scale * p.steps if scale else float("nan")
     twotheta = math.atan2(math.sqrt(y * y + z * z), x)
     lines = ["%4d %4d : stol = %g or %g" % (fpixel, spixel, stol, math.sin(twotheta / 2.0) / (p.lambda0 * 1e10)),

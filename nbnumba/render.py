@@ -89,9 +89,9 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None, progress=Non
     omega = np.zeros(n)
     switched = np.zeros(n, np.int8)
     fresh = np.zeros(n, np.int8)
-    firsts = first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
+    firsts = first_phi_positions(order, block_starts, plan.params, plan.det, plan.sources)
     fresh[firsts[firsts >= 0]] = 1
-    args = (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
+    arrays = plan.arrays()
     until = n if plan.interpolate else -1
     if progress is not None:
         progress.start(p, block_starts, n)
@@ -126,14 +126,14 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None, progress=Non
     if noise is not None and hasattr(noise, "remaining_s"):
         first_pass.remaining_s = noise.remaining_s
     listening = progress is not None or noise is not None
-    render(order, 0, fresh, until, *args, image, omega, switched, threads=threads,
+    render(order, 0, fresh, until, arrays, image, omega, switched, threads=threads,
            progress=first_pass if listening else None)
     if not listening:
         first_pass(n)
     off_at = -1
     if state["off"] >= 0:
         first = state["off"]
-        render(order, first + 1, fresh, first, *args, image, omega, switched, threads=threads,
+        render(order, first + 1, fresh, first, arrays, image, omega, switched, threads=threads,
                progress=final if listening else None)
         off_at = int(order[first])
     final(n)

@@ -73,13 +73,13 @@ def _prepare(plan):
     from nbnumba.render import pixel_order
     order, block_starts = pixel_order(plan.p)
     fresh = np.zeros(order.shape[0], np.int8)
-    firsts = cpu.first_phi_positions(order, block_starts, plan.ip, plan.fp, plan.det, plan.sources)
+    firsts = cpu.first_phi_positions(order, block_starts, plan.params, plan.det, plan.sources)
     fresh[firsts[firsts >= 0]] = 1
     return order, fresh
 
 
 def _plan_arrays(plan):
-    return (plan.ip, plan.fp, plan.det, plan.polar_axis, plan.sources, plan.cells, plan.recip, plan.Fhkl)
+    return plan.arrays()
 
 
 def pick_positions(order, fresh, want, after=60):
@@ -96,7 +96,7 @@ def _render_subset(render, plan, order, fresh, sel, until):
     image = np.zeros(plan.p.fpixels * plan.p.spixels, np.float32)
     omega = np.zeros(sel.shape[0])
     switched = np.zeros(sel.shape[0], np.int8)
-    render(order[sel], 0, fresh[sel], until, *_plan_arrays(plan), image, omega, switched)
+    render(order[sel], 0, fresh[sel], until, _plan_arrays(plan), image, omega, switched)
     return image, omega
 
 
@@ -124,7 +124,7 @@ def subset_case(case, workdir):
         # without interpolation; find it with the CPU kernel, then keep it on up to there
         tmp_img = np.zeros(plan.p.fpixels * plan.p.spixels, np.float32)
         tmp_sw = np.zeros(n, np.int8)
-        cpu.render_exact(order, 0, fresh, n, *_plan_arrays(plan), tmp_img, np.zeros(n), tmp_sw)
+        cpu.render_exact(order, 0, fresh, n, _plan_arrays(plan), tmp_img, np.zeros(n), tmp_sw)
         hits = np.flatnonzero(tmp_sw)
         first = int(hits[0]) if hits.size else n
         until = int(np.searchsorted(sel, first, side="right")) - 1
@@ -160,7 +160,6 @@ def interpolation_two_pass(workdir):
     table whose h range ends inside the image, so the switch happens mid-list and run() re-renders
     the rest; the result must equal the CPU kernel's bit for bit."""
     from nbnumba.kernels import cpu as kcpu
-    from nbnumba.kernels import layout as K
     from nbnumba.render import run
 
     def make():
@@ -169,11 +168,10 @@ def interpolation_two_pass(workdir):
         # h, k, l ranges: the first row's first 15 pixels interpolate, then k leaves the table
         ranges = ((-3, 3), (-1, 5), (-5, 1))
         plan.Fhkl = np.random.default_rng(5).uniform(1.0, 50.0, tuple(hi - lo + 1 for lo, hi in ranges))
-        for (i_min, i_max, i_range), (lo, hi) in zip(((K.I_HMIN, K.I_HMAX, K.I_HRANGE),
-                                                      (K.I_KMIN, K.I_KMAX, K.I_KRANGE),
-                                                      (K.I_LMIN, K.I_LMAX, K.I_LRANGE)), ranges):
-            plan.ip[i_min], plan.ip[i_max], plan.ip[i_range] = lo, hi, hi - lo + 1
-        plan.ip[K.I_HKLS] = plan.Fhkl.size
+        prm = plan.params[0]
+        for axis, (lo, hi) in zip("hkl", ranges):
+            prm[axis + "_min"], prm[axis + "_max"], prm[axis + "_range"] = lo, hi, hi - lo + 1
+        prm["hkls"] = plan.Fhkl.size
         plan.interpolate = True
         return plan
 
@@ -184,7 +182,7 @@ def interpolation_two_pass(workdir):
     order, fresh = _prepare(cpu_plan)
     n = order.shape[0]
     switched = np.zeros(n, np.int8)
-    kcpu.render_exact(order, 0, fresh, n, *_plan_arrays(cpu_plan), np.zeros(n, np.float32), np.zeros(n), switched)
+    kcpu.render_exact(order, 0, fresh, n, _plan_arrays(cpu_plan), np.zeros(n, np.float32), np.zeros(n), switched)
     a, b = gpu.floatimage, cpu.floatimage
     return {"switched": gpu.interpolation_off_at >= 0, "first": int(np.argmax(switched)), "of": n,
             "ndiff_cpu": int((a.view(np.uint32) != b.view(np.uint32)).sum()),
@@ -302,11 +300,13 @@ def test_kernel_compiles_for_sm90(monkeypatch):
     class Device:                  # retargeted @njit callees ask the current device for its cc
         compute_capability = (9, 0)
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: Device())
+    from numba import from_dtype
+
+    from nbnumba.kernels.layout import PLAN_ARRAYS
     a = types.Array
     f8, i8, b1 = types.float64, types.int64, types.int8
-    sig = (a(i8, 1, "C"), i8, a(b1, 1, "C"), i8, a(i8, 1, "C"), a(f8, 1, "C"), a(f8, 2, "C"), a(f8, 1, "C"),
-           a(f8, 2, "C"), a(f8, 4, "C"), a(f8, 1, "C"), a(f8, 3, "C"), a(types.float32, 1, "C"),
-           a(f8, 1, "C"), a(b1, 1, "C"))
+    plan = tuple(a(from_dtype(dtype), ndim, "C") for _, dtype, ndim in PLAN_ARRAYS)
+    sig = (a(i8, 1, "C"), i8, a(b1, 1, "C"), i8, *plan, a(types.float32, 1, "C"), a(f8, 1, "C"), a(b1, 1, "C"))
     with kc._no_contraction():
         ptx, _ = cuda.compile_ptx(kc._render_body, sig, cc=(9, 0))
     assert ".entry" in ptx and "sm_90" in ptx
@@ -326,8 +326,8 @@ def test_without_gpu_render_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(kc, "cuda_usable", lambda: False)
     z = np.zeros(1)
     with pytest.raises(NanoBraggError, match=r"^-device cuda: no usable CUDA GPU \(.+\)$") as e:
-        kc.render(np.zeros(1, np.int64), 0, np.zeros(1, np.int8), -1, np.zeros(22, np.int64), z, z, z, z, z, z,
-                  z, np.zeros(1, np.float32), z, np.zeros(1, np.int8))
+        kc.render(np.zeros(1, np.int64), 0, np.zeros(1, np.int8), -1, (z,) * 7, np.zeros(1, np.float32), z,
+                  np.zeros(1, np.int8))
     assert e.value.exit_code == 9 and "\n" not in str(e.value)
 
 
@@ -338,7 +338,7 @@ def test_import_without_numba_cuda():
             "from nbnumba.errors import NanoBraggError\n"
             "assert kc.cuda is None and kc.cuda_usable() is False\n"
             "try:\n"
-            "    kc.render(*[None] * 15)\n"
+            "    kc.render(*[None] * 8)\n"
             "except NanoBraggError as e:\n"
             "    print(e)\n")
     proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),

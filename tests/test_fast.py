@@ -20,7 +20,6 @@ from conftest import GOLDEN, golden_cases
 from nbnumba.cli.argv import parse_argv
 from nbnumba.kernels.cpu import covered
 from nbnumba.kernels.fast import grating_parts, sincg_fast, sinpi
-from nbnumba.kernels.layout import F_NB
 from nbnumba.kernels.vecmath import sincg
 from nbnumba.plan import make_plan, save_fdump
 from nbnumba.render import run
@@ -191,13 +190,13 @@ def test_coverage_rules():
     """The tiled path needs integer N (the reduction) and no oversample_* flags (running-sum quirks);
     -N is read as an integer, but the Python API can set any N."""
     plan = plan_for("-cell 100 100 100 90 90 90 -default_F 1 -N 5 -detpixels 8".split())
-    assert covered(plan.ip, plan.fp)
-    fp = plan.fp.copy()
-    fp[F_NB] = 2.5
-    assert not covered(plan.ip, fp)
+    assert covered(plan.params)
+    params = plan.params.copy()
+    params[0]["Nb"] = 2.5
+    assert not covered(params)
     for flag in ("-oversample_thick", "-oversample_polar", "-oversample_omega"):
         p = plan_for("-cell 100 100 100 90 90 90 -default_F 1 -N 5 -detpixels 8".split() + [flag])
-        assert not covered(p.ip, p.fp)
+        assert not covered(p.params)
 
 
 def test_non_integer_n_renders_exact():

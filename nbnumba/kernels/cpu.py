@@ -2,7 +2,8 @@
 compiled entry that runs without the GIL. numba is not imported here (see nbnumba.kernels.native).
 
 Every renderer has the signature of `render_exact`, so the plan, the serial-order rules and the outputs
-are shared by all of them, the CUDA one included.
+are shared by all of them, the CUDA one included. `arrays` is the plan's arrays in layout.PLAN_ARRAYS
+order (Plan.arrays()).
 """
 import os
 import threading
@@ -11,8 +12,7 @@ import time
 import numpy as np
 
 from . import tunables
-from .layout import (F_DEFAULT_F, F_NA, F_NB, F_NC, F_ROWS, I_HKLS, I_HRANGE, I_KRANGE, I_LRANGE, I_OS_OMEGA,
-                     I_OS_POLAR, I_OS_THICK, I_ROWS)
+from .layout import F_ROWS, I_ROWS, PLAN_ARRAYS
 from .native import kernel
 
 
@@ -64,12 +64,11 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
-def render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                 image, omega, switched, threads=0, progress=None):
+def render_exact(order, start, fresh, interp_until, arrays, image, omega, switched, threads=0, progress=None):
     """Renders order[start:] into image (float32, C's store), omega and switched (per list position).
     With `progress`, progress(m) is called (in order, one call at a time) as soon as list positions
     start..m-1 have all been rendered; a `remaining_s` method on it makes it a consumer (_in_pieces)."""
-    plan = tuple(_c(a) for a in (ip, fp, det, polar_axis, sources, cells, recip, Fhkl))
+    plan = _plan(arrays)
     entry = kernel("render_exact")
     n = order.shape[0]
     chunk = max(1, int(tunables.CHUNK))
@@ -85,35 +84,45 @@ def render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sou
                getattr(progress, "remaining_s", None))
 
 
-def covered(ip, fp):
+def _plan(arrays):
+    """The plan's arrays, checked against layout.PLAN_ARRAYS and C-ordered, for an entry's call."""
+    if len(arrays) != len(PLAN_ARRAYS):
+        raise TypeError("a plan has %d arrays (%s), not %d"
+                        % (len(PLAN_ARRAYS), ", ".join(n for n, _, _ in PLAN_ARRAYS), len(arrays)))
+    return tuple(_c(a) for a in arrays)
+
+
+def covered(params):
     """Whether the fast kernel's tiled path applies to the plan at all (otherwise every pixel goes exact)."""
-    if ip[I_OS_THICK] or ip[I_OS_POLAR] or ip[I_OS_OMEGA]:
+    prm = params[0]
+    if prm["oversample_thick"] or prm["oversample_polar"] or prm["oversample_omega"]:
         return False
-    return all(float(fp[i]).is_integer() and fp[i] >= 1.0 for i in (F_NA, F_NB, F_NC))
+    return all(float(prm[n]).is_integer() and prm[n] >= 1.0 for n in ("Na", "Nb", "Nc"))
 
 
-def padded_f2(ip, Fhkl, default_F):
+def padded_f2(params, Fhkl):
     """F^2 in a flat table with one layer of default_F^2 around the h_min..h_max (etc.) box, which
     lookups clamp into; the reader's extra zero layer beyond h_max is never read (as in C)."""
-    if ip[I_HKLS] == 0:
+    prm = params[0]
+    default_F = float(prm["default_F"])
+    if prm["hkls"] == 0:
         return np.full(1, default_F * default_F), np.zeros(3, np.int64)
-    H, K, L = int(ip[I_HRANGE]), int(ip[I_KRANGE]), int(ip[I_LRANGE])
+    H, K, L = int(prm["h_range"]), int(prm["k_range"]), int(prm["l_range"])
     t = np.full((H + 2, K + 2, L + 2), default_F * default_F)
     with np.errstate(over="ignore"):        # F beyond 1e154 squares to inf, as in C's own F*F
         t[1:-1, 1:-1, 1:-1] = Fhkl[:H, :K, :L] * Fhkl[:H, :K, :L]
     return t.reshape(-1), np.array([H, K, L], np.int64)
 
 
-def render_fast(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                image, omega, switched, threads=0, progress=None):
+def render_fast(order, start, fresh, interp_until, arrays, image, omega, switched, threads=0, progress=None):
     """render_exact's contract with the fast kernel (kernels/fast.py)."""
-    if not covered(ip, fp):
-        render_exact(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                     image, omega, switched, threads, progress)
+    plan = _plan(arrays)
+    named = dict(zip((n for n, _, _ in PLAN_ARRAYS), plan))
+    if not covered(named["params"]):
+        render_exact(order, start, fresh, interp_until, plan, image, omega, switched, threads, progress)
         return
-    plan = tuple(_c(a) for a in (ip, fp, det, polar_axis, sources, cells, recip, Fhkl))
-    f2, dims = padded_f2(ip, Fhkl, float(fp[F_DEFAULT_F]))
-    cell_list = np.ascontiguousarray(cells[1].reshape(-1, 9))
+    f2, dims = padded_f2(named["params"], named["Fhkl"])
+    cell_list = np.ascontiguousarray(named["cells"][1].reshape(-1, 9))
     entry = kernel("render_fast")
     n = order.shape[0]
     tile = max(1, int(tunables.TILE))
@@ -181,8 +190,8 @@ def _in_pieces(n, units, run_units, done_upto=None, consumer_left=None):
         _in_threads(n, work, stop)
 
 
-def first_phi_positions(order, block_starts, ip, fp, det, sources):
+def first_phi_positions(order, block_starts, params, det, sources):
     """For each emulated thread block, the first list position whose pixel runs the phi loop (-1 if none)."""
     out = np.empty(block_starts.shape[0] - 1, np.int64)
-    kernel("first_phi_positions")(order, block_starts, _c(ip), _c(fp), _c(det), _c(sources), out)
+    kernel("first_phi_positions")(order, block_starts, _c(params), _c(det), _c(sources), out)
     return out

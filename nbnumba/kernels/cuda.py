@@ -24,7 +24,7 @@ except ImportError:     # a numba without the built-in CUDA target, and no numba
 
 from ..errors import NanoBraggError
 from . import tunables
-from .layout import I_FPIXELS
+from .layout import PLAN_ARRAYS
 from .pixel import pixel_value
 
 if config.ENABLE_CUDASIM:
@@ -36,19 +36,19 @@ else:
     _pixel = pixel_value
 
 
-def _render_body(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-                   values, omega, switched):
+def _render_body(order, start, fresh, interp_until, params, det, polar_axis, sources, cells, recip, Fhkl,
+                 values, omega, switched):
     """Thread i renders list position start + i into values[i], omega[i], switched[i]."""
     i = cuda.grid(1)
     n = start + i
     if n >= order.shape[0]:
         return
-    fpixels = ip[I_FPIXELS]
+    fpixels = params[0].fpixels
     idx = order[n]
     spixel = idx // fpixels
     fpixel = idx - spixel * fpixels
     value, om, sw = _pixel(fpixel, spixel, fresh[n] != 0, interp_until >= 0 and n <= interp_until,
-                           ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
+                           params, det, polar_axis, sources, cells, recip, Fhkl)
     values[i] = np.float32(0.0 + value)   # C adds to a zeroed float image: one rounding to float32
     omega[i] = om
     switched[i] = sw
@@ -111,11 +111,10 @@ def _no_contraction():
         nvvm.compile_ir = original
 
 
-def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
-           image, omega, switched, threads=0, progress=None):
-    """cpu.render_exact on the GPU (threads: CPU threads, unused; progress told once, at the end): renders order[start:] into the host arrays image (float32, C's
-    store), omega and switched (per list position). Same interpolation rule: positions up to and
-    including interp_until keep it on."""
+def render(order, start, fresh, interp_until, arrays, image, omega, switched, threads=0, progress=None):
+    """cpu.render_exact on the GPU (threads: CPU threads, unused; progress told once, at the end):
+    renders order[start:] into the host arrays image (float32, C's store), omega and switched (per list
+    position). Same interpolation rule: positions up to and including interp_until keep it on."""
     if not cuda_usable():
         raise NanoBraggError("-device cuda: no usable CUDA GPU (%s)" % _unusable_reason())
     m = order.shape[0] - start
@@ -125,8 +124,7 @@ def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, 
         with warnings.catch_warnings():
             # small ROIs launch few blocks; numba's under-utilisation warning is noise here
             warnings.filterwarnings("ignore", message=".*under-utilization.*")
-            values, om, sw = _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis,
-                                     sources, cells, recip, Fhkl, m)
+            values, om, sw = _launch(order, start, fresh, interp_until, arrays, m)
     except Exception as exc:
         # numba.cuda's own errors become one-line messages: no driver/toolkit, a GPU that NVVM
         # cannot target, or a failed CUDA call (out of memory, launch failure)
@@ -144,11 +142,13 @@ def render(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, 
         progress(order.shape[0])
 
 
-def _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl, m):
-    """Copies the plan in once, runs one thread per position, copies the m results back once."""
-    host = (order, fresh, ip, fp, det, polar_axis, sources, cells, recip, Fhkl)
-    d_order, d_fresh, d_ip, d_fp, d_det, d_polar, d_sources, d_cells, d_recip, d_Fhkl = (
-        cuda.to_device(np.ascontiguousarray(a)) for a in host)
+def _launch(order, start, fresh, interp_until, arrays, m):
+    """Copies the plan in once (its arrays in layout.PLAN_ARRAYS order), runs one thread per position,
+    copies the m results back once."""
+    if len(arrays) != len(PLAN_ARRAYS):
+        raise TypeError("a plan has %d arrays, not %d" % (len(PLAN_ARRAYS), len(arrays)))
+    d_order, d_fresh = (cuda.to_device(np.ascontiguousarray(a)) for a in (order, fresh))
+    d_plan = tuple(cuda.to_device(np.ascontiguousarray(a)) for a in arrays)
     d_values = cuda.device_array(m, np.float32)
     d_omega = cuda.device_array(m, np.float64)
     d_switched = cuda.device_array(m, np.int8)
@@ -156,6 +156,5 @@ def _launch(order, start, fresh, interp_until, ip, fp, det, polar_axis, sources,
     blocks = (m + per_block - 1) // per_block
     with _no_contraction():
         _render_kernel[blocks, per_block](
-            d_order, np.int64(start), d_fresh, np.int64(interp_until), d_ip, d_fp, d_det, d_polar,
-            d_sources, d_cells, d_recip, d_Fhkl, d_values, d_omega, d_switched)
+            d_order, np.int64(start), d_fresh, np.int64(interp_until), *d_plan, d_values, d_omega, d_switched)
     return d_values.copy_to_host(), d_omega.copy_to_host(), d_switched.copy_to_host()

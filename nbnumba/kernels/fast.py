@@ -20,11 +20,8 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .jit import cross, inline, jit, magnitude, unitize
-from .layout import (F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN, F_NA, F_NB, F_NC,
-                     F_RE2, F_STEPS, F_SUBPIXEL, F_THICK, F_THICKSTEP, I_CURVED, I_FPIXELS, I_HKLS, I_HMIN,
-                     I_KMIN, I_LMIN, I_NOPOLAR, I_OVERSAMPLE, I_POINT, I_SHAPE, I_THICKSTEPS, S_ACC, S_AIRPATH,
-                     S_CAPTURE, S_FI, S_OMEGA_PX, S_OMEGA_SUM, S_ON, S_POLAR, S_POS, S_SI, S_SLOT, S_SX, S_SY,
-                     S_SZ, S_UX, S_UY, S_UZ, S_VAL, S_W, SQUARE)
+from .layout import (S_ACC, S_AIRPATH, S_CAPTURE, S_FI, S_OMEGA_PX, S_OMEGA_SUM, S_ON, S_POLAR, S_POS, S_SI, S_SLOT,
+                     S_SX, S_SY, S_SZ, S_UX, S_UY, S_UZ, S_VAL, S_W, SQUARE)
 from .pixel import (detector_frame, flat_position, layer_capture, lattice_factor, pixel_value, solid_angle,
                     subpixel_position)
 
@@ -117,7 +114,7 @@ def sincg_fast(h, n):
 
 
 @jit
-def render_tiles(first, stride, last, order, start, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
+def render_tiles(first, stride, last, order, start, fresh, interp_until, params, det, polar_axis, sources, cells,
                  recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
     """exact.render_chunks' contract for tiles first, first+stride, ... (below `last`) of order[start:],
     with the tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x tile and
@@ -127,15 +124,15 @@ def render_tiles(first, stride, last, order, start, fresh, interp_until, ip, fp,
     tile = min(fscratch.shape[1], iscratch.shape[1])
     for t in range(first, min(last, (n - start + tile - 1) // tile), stride):
         lo = start + t * tile
-        _positions(lo, min(lo + tile, n), order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells,
+        _positions(lo, min(lo + tile, n), order, fresh, interp_until, params, det, polar_axis, sources, cells,
                    recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch)
 
 
 @jit
-def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sources, cells, recip, Fhkl,
+def _positions(lo, hi, order, fresh, interp_until, params, det, polar_axis, sources, cells, recip, Fhkl,
                cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
     """List positions lo..hi-1: the exact pixel_value where the tiled path does not apply, else _tile."""
-    fpixels = ip[I_FPIXELS]
+    fpixels = params[0].fpixels
     interp_on = interp_until >= 0
     pos = iscratch[S_POS]
     npx = 0
@@ -144,7 +141,7 @@ def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sour
         interp = interp_on and m <= interp_until
         if fresh[m] != 0 or interp:
             sp = idx // fpixels
-            value, om, sw = pixel_value(idx - sp * fpixels, sp, fresh[m] != 0, interp, ip, fp, det, polar_axis,
+            value, om, sw = pixel_value(idx - sp * fpixels, sp, fresh[m] != 0, interp, params, det, polar_axis,
                                         sources, cells, recip, Fhkl)
             image[idx] = np.float32(0.0 + value)
             omega[m] = om
@@ -153,20 +150,20 @@ def _positions(lo, hi, order, fresh, interp_until, ip, fp, det, polar_axis, sour
             pos[npx] = m
             npx += 1
     if npx > 0:
-        _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
+        _tile(npx, order, params[0], det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
               switched, fscratch, iscratch)
 
 
 @jit
-def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega, switched,
+def _tile(npx, order, prm, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega, switched,
           fscratch, iscratch):
     """The pixels at list positions iscratch[S_POS, :npx] (none fresh, none interpolating), C 2640-3040
     reorganised; every work array is a row of this thread's scratch (the kernel allocates nothing)."""
-    fpixels = ip[I_FPIXELS]
-    oversample = ip[I_OVERSAMPLE]
-    curved = ip[I_CURVED] != 0
-    dmin = fp[F_DMIN]
-    table = ip[I_HKLS] != 0
+    fpixels = prm.fpixels
+    oversample = prm.oversample
+    curved = prm.curved_detector != 0
+    dmin = prm.dmin
+    table = prm.hkls != 0
     F2 = f2[0]
     pos = iscratch[S_POS][:npx]
     fi = iscratch[S_FI][:npx]
@@ -191,38 +188,38 @@ def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
         idx = order[pos[j]]
         si[j] = idx // fpixels
         fi[j] = idx - si[j] * fpixels
-    acc[:] = fp[F_IBG]
-    polar[:] = 1.0 if ip[I_NOPOLAR] != 0 else 0.0
+    acc[:] = prm.I_bg
+    polar[:] = 1.0 if prm.nopolar != 0 else 0.0
     omega_px[:] = 0.0
     omega_sum[:] = 0.0
     wbase = 1.0 if table else F2
-    polar_pending = ip[I_NOPOLAR] == 0
+    polar_pending = prm.nopolar == 0
     omega_pending = True
     frame = detector_frame(det)
-    for thick_tic in range(ip[I_THICKSTEPS]):
-        Odet = thick_tic * fp[F_THICKSTEP]
-        capture[:] = 1.0 if fp[F_THICK] == 0.0 else 0.0
-        capture_pending = fp[F_THICK] != 0.0
+    for thick_tic in range(prm.detector_thicksteps):
+        Odet = thick_tic * prm.detector_thickstep
+        capture[:] = 1.0 if prm.detector_thick == 0.0 else 0.0
+        capture_pending = prm.detector_thick != 0.0
         for subS in range(oversample):
             for subF in range(oversample):
                 if curved:
                     for j in range(npx):
-                        x, y, z = subpixel_position(fi[j], si[j], subF, subS, Odet, fp[F_SUBPIXEL], oversample,
-                                                    det, curved, fp[F_DISTANCE])
+                        x, y, z = subpixel_position(fi[j], si[j], subF, subS, Odet, prm.subpixel_size, oversample,
+                                                    det, curved, prm.distance)
                         airpath[j], ux[j], uy[j], uz[j] = unitize(x, y, z)
                 else:
                     # the flat detector inline, so that this loop vectorises
                     for j in range(npx):
-                        x, y, z = flat_position(fi[j], si[j], subF, subS, Odet, fp[F_SUBPIXEL], oversample, frame)
+                        x, y, z = flat_position(fi[j], si[j], subF, subS, Odet, prm.subpixel_size, oversample, frame)
                         airpath[j], ux[j], uy[j], uz[j] = unitize(x, y, z)
                 # C computes these for a pixel's first sub-pixel only (without -oversample_*): each
                 # is redone while it is still exactly 0, as C's test does
                 if omega_pending:
-                    omega_pending = _solid_angles(omega_px, airpath, fp, ip[I_POINT] != 0)
+                    omega_pending = _solid_angles(omega_px, airpath, prm, prm.point_pixel != 0)
                 for j in range(npx):
                     omega_sum[j] += omega_px[j]
                 if capture_pending:
-                    capture_pending = _capture_fractions(capture, ux, uy, uz, det, fp, thick_tic)
+                    capture_pending = _capture_fractions(capture, ux, uy, uz, det, prm, thick_tic)
                 for src in range(sources.shape[0]):
                     ix = -sources[src, 0]
                     iy = -sources[src, 1]
@@ -238,12 +235,12 @@ def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
                     if dmin > 0.0:
                         live = _dmin_cut(sx, sy, sz, w, on, dmin)
                     if polar_pending:
-                        polar_pending = _polarizations(polar, on, ux, uy, uz, ix, iy, iz, fp[F_KAHN], polar_axis)
+                        polar_pending = _polarizations(polar, on, ux, uy, uz, ix, iy, iz, prm.polarization, polar_axis)
                     if live:
-                        _steps(acc, sx, sy, sz, w, cell_list, fp, ip, recip, f2, dims, val, slot)
-    scale = fp[F_RE2] * fp[F_FLUENCE]
+                        _steps(acc, sx, sy, sz, w, cell_list, prm, recip, f2, dims, val, slot)
+    scale = prm.r_e_sqr * prm.fluence
     for j in range(npx):
-        test = scale * acc[j] / fp[F_STEPS]
+        test = scale * acc[j] / prm.steps
         test *= capture[j]
         test *= polar[j]
         test *= omega_px[j]
@@ -254,25 +251,25 @@ def _tile(npx, order, ip, fp, det, polar_axis, sources, cell_list, recip, f2, di
 
 
 @jit
-def _solid_angles(omega_px, airpath, fp, point):
+def _solid_angles(omega_px, airpath, prm, point):
     """omega for pixels whose value is still 0; returns whether any is still 0. Written with selects
     rather than branches so that it vectorises."""
     pending = 0
     for j in range(omega_px.shape[0]):
         v = omega_px[j]
-        v = solid_angle(airpath[j], fp, point) if v == 0.0 else v
+        v = solid_angle(airpath[j], prm, point) if v == 0.0 else v
         omega_px[j] = v
         pending += v == 0.0
     return pending > 0
 
 
 @jit
-def _capture_fractions(capture, ux, uy, uz, det, fp, thick_tic):
+def _capture_fractions(capture, ux, uy, uz, det, prm, thick_tic):
     """Detector capture fraction of this layer for pixels whose value is still 0."""
     pending = False
     for j in range(capture.shape[0]):
         if capture[j] == 0.0:
-            capture[j] = layer_capture(ux[j], uy[j], uz[j], det, fp, thick_tic)
+            capture[j] = layer_capture(ux[j], uy[j], uz[j], det, prm, thick_tic)
             pending = pending or capture[j] == 0.0
     return pending
 
@@ -326,22 +323,22 @@ def _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, axis):
 
 
 @jit
-def _steps(acc, sx, sy, sz, w, cell_list, fp, ip, recip, f2, dims, val, slot):
+def _steps(acc, sx, sy, sz, w, cell_list, prm, recip, f2, dims, val, slot):
     """Adds every rotated cell's contribution for one sub-pixel and source to each pixel's sum
     (val, slot: scratch)."""
-    shape = ip[I_SHAPE]
-    table = ip[I_HKLS] != 0
+    shape = prm.xtal_shape
+    table = prm.hkls != 0
     # cells are passed by index, not as row views: a view would take a reference on the shared
     # cell_list, an atomic add that both threads would fight over once per cell
     for c in range(cell_list.shape[0]):
         if shape == SQUARE:
             if table:
-                _square_table(acc, sx, sy, sz, w, cell_list, c, fp[F_NA], fp[F_NB], fp[F_NC], f2, dims, ip, val,
+                _square_table(acc, sx, sy, sz, w, cell_list, c, prm.Na, prm.Nb, prm.Nc, f2, dims, prm, val,
                               slot)
             else:
-                _square_const(acc, sx, sy, sz, w, cell_list, c, fp[F_NA], fp[F_NB], fp[F_NC])
+                _square_const(acc, sx, sy, sz, w, cell_list, c, prm.Na, prm.Nb, prm.Nc)
         else:
-            _other_shape(acc, sx, sy, sz, w, cell_list, c, shape, fp, recip, f2, dims, ip, table)
+            _other_shape(acc, sx, sy, sz, w, cell_list, c, shape, prm, recip, f2, dims, table)
 
 
 @jit
@@ -361,14 +358,14 @@ def _square_const(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc):
 
 
 @jit
-def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, slot):
+def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, prm, val, slot):
     """One cell, parallelepiped lattice, F^2 from the padded table. The lattice factor and the table
     slot go through scratch arrays: a loop that gathers from f2 and stores into acc would not be
     vectorised (LLVM cannot rule out that they overlap), so only the cheap gather loop stays scalar."""
     a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
     b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
     c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
-    lo, top, strides = _table_frame(ip, dims)
+    lo, top, strides = _table_frame(prm, dims)
     npx = acc.shape[0]
     for j in range(npx):
         x = sx[j]
@@ -387,9 +384,9 @@ def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, ip, val, s
 
 
 @inline
-def _table_frame(ip, dims):
+def _table_frame(prm, dims):
     """Where the padded F^2 table (padded_f2) starts, its last slot and its strides, per axis."""
-    lo = (ip[I_HMIN] - 1.0, ip[I_KMIN] - 1.0, ip[I_LMIN] - 1.0)
+    lo = (prm.h_min - 1.0, prm.k_min - 1.0, prm.l_min - 1.0)
     top = (dims[0] + 1.0, dims[1] + 1.0, dims[2] + 1.0)
     sk = dims[2] + 2
     return lo, top, ((dims[1] + 2) * sk, sk)
@@ -411,13 +408,13 @@ def _slot(i, top):
 
 
 @jit
-def _other_shape(acc, sx, sy, sz, w, cells, c, shape, fp, recip, f2, dims, ip, table):
+def _other_shape(acc, sx, sy, sz, w, cells, c, shape, prm, recip, f2, dims, table):
     """ROUND, GAUSS and TOPHAT lattice factors: pixel_value's own formula (libm calls, not vectorised)."""
-    Na = fp[F_NA]
-    Nb = fp[F_NB]
-    Nc = fp[F_NC]
-    fudge = fp[F_FUDGE]
-    lo, top, strides = _table_frame(ip, dims)
+    Na = prm.Na
+    Nb = prm.Nb
+    Nc = prm.Nc
+    fudge = prm.fudge
+    lo, top, strides = _table_frame(prm, dims)
     for j in range(acc.shape[0]):
         x = sx[j]
         y = sy[j]

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .layout import STATE_DTYPE
+from .layout import PARAMS_DTYPE, PLAN_ARRAYS, STATE_DTYPE
 
 
 class Arg(NamedTuple):
@@ -57,8 +57,7 @@ def _arrays(dtype, ndim, *names):
     return tuple(Arg(n, dtype, ndim) for n in names)
 
 
-_PLAN = (_arrays(I8, 1, "ip") + _arrays(F8, 1, "fp") + _arrays(F8, 2, "det") + _arrays(F8, 1, "polar_axis")
-         + _arrays(F8, 2, "sources") + _arrays(F8, 4, "cells") + _arrays(F8, 1, "recip") + _arrays(F8, 3, "Fhkl"))
+_PLAN = tuple(Arg(name, dtype, ndim) for name, dtype, ndim in PLAN_ARRAYS)
 _RENDER_LIST = (Arg("order", I8, 1), Arg("start", I8), Arg("fresh", I1, 1), Arg("interp_until", I8)) + _PLAN
 _OUTPUTS = (Arg("image", F4, 1), Arg("omega", F8, 1), Arg("switched", I1, 1))
 _ROI = (Arg("x0", I8), Arg("x1", I8), Arg("y0", I8), Arg("y1", I8))
@@ -71,7 +70,7 @@ ENTRIES = {
                          + (Arg("cell_list", F8, 2), Arg("f2", F8, 1), Arg("dims", I8, 1)) + _OUTPUTS
                          + (Arg("fscratch", F8, 2), Arg("iscratch", I8, 2))),
     "first_phi_positions": Entry("exact", "first_phi_positions", None,
-                                 _arrays(I8, 1, "order", "block_starts", "ip") + _arrays(F8, 1, "fp")
+                                 _arrays(I8, 1, "order", "block_starts") + (Arg("params", PARAMS_DTYPE, 1),)
                                  + _arrays(F8, 2, "det", "sources") + _arrays(I8, 1, "out")),
     "statistics": Entry("stats", "statistics", None, (Arg("image", F4, 1),) + _arrays(I8, 1, "order", "block_starts")
                         + (Arg("sums", F8, 1), Arg("counts", I8, 1))),

@@ -10,12 +10,7 @@ import math
 import numpy as np
 
 from .jit import inline, jit, magnitude, polarization_factor, polint4, pyjit, rotate_axis, sinc3, sincg, unitize
-from .layout import (F_CLOSE, F_DEFAULT_F, F_DISTANCE, F_DMIN, F_FLUENCE, F_FUDGE, F_IBG, F_KAHN,
-                     F_MU, F_NA, F_NB, F_NC, F_PIXEL, F_RE2, F_STEPS, F_SUBPIXEL, F_THICK,
-                     F_THICKSTEP, F_WATER, GAUSS, I_CURVED, I_DOMAINS, I_HKLS, I_HMAX, I_HMIN,
-                     I_HRANGE, I_KMAX, I_KMIN, I_KRANGE, I_LMAX, I_LMIN, I_LRANGE, I_NOPOLAR,
-                     I_OS_OMEGA, I_OS_POLAR, I_OS_THICK, I_OVERSAMPLE, I_PHISTEPS, I_POINT, I_SHAPE,
-                     I_THICKSTEPS, ROUND, SQUARE)
+from .layout import GAUSS, ROUND, SQUARE
 
 
 @inline
@@ -51,18 +46,19 @@ def subpixel_position(fpixel, spixel, subF, subS, Odet, subpixel_size, oversampl
 
 
 @jit
-def reaches_phi_loop(fpixel, spixel, ip, fp, det, sources):
+def reaches_phi_loop(fpixel, spixel, params, det, sources):
     """Whether some sub-pixel/source of this pixel passes the dmin cut, i.e. runs the phi loop."""
-    dmin = fp[F_DMIN]
+    prm = params[0]
+    dmin = prm.dmin
     if not dmin > 0.0:
         return True
-    oversample = ip[I_OVERSAMPLE]
-    for thick_tic in range(ip[I_THICKSTEPS]):
-        Odet = thick_tic * fp[F_THICKSTEP]
+    oversample = prm.oversample
+    for thick_tic in range(prm.detector_thicksteps):
+        Odet = thick_tic * prm.detector_thickstep
         for subS in range(oversample):
             for subF in range(oversample):
-                x, y, z = subpixel_position(fpixel, spixel, subF, subS, Odet, fp[F_SUBPIXEL], oversample,
-                                            det, ip[I_CURVED] != 0, fp[F_DISTANCE])
+                x, y, z = subpixel_position(fpixel, spixel, subF, subS, Odet, prm.subpixel_size, oversample,
+                                            det, prm.curved_detector != 0, prm.distance)
                 _, dx, dy, dz = unitize(x, y, z)
                 for src in range(sources.shape[0]):
                     lam = sources[src, 3]
@@ -78,67 +74,69 @@ def reaches_phi_loop(fpixel, spixel, ip, fp, det, sources):
 
 
 @inline
-def solid_angle(airpath, fp, point_pixel):
+def solid_angle(airpath, prm, point_pixel):
     """Pixel solid angle: the whole pixel area and close_distance (quirk C7), or 1/R^2 (C 2720-2727)."""
     if point_pixel:
         return 1.0 / airpath / airpath
-    return fp[F_PIXEL] * fp[F_PIXEL] / airpath / airpath * fp[F_CLOSE] / airpath
+    return prm.pixel_size * prm.pixel_size / airpath / airpath * prm.close_distance / airpath
 
 
 @inline
-def layer_capture(dx, dy, dz, det, fp, thick_tic):
+def layer_capture(dx, dy, dz, det, prm, thick_tic):
     """Fraction of the photons along unit direction d absorbed in sensor layer thick_tic (C 2731-2739)."""
     parallax = dx * det[2, 0] + dy * det[2, 1] + dz * det[2, 2]
-    return (math.exp(-thick_tic * fp[F_THICKSTEP] * fp[F_MU] / parallax)
-            - math.exp(-(thick_tic + 1) * fp[F_THICKSTEP] * fp[F_MU] / parallax))
+    return (math.exp(-thick_tic * prm.detector_thickstep * prm.detector_mu / parallax)
+            - math.exp(-(thick_tic + 1) * prm.detector_thickstep * prm.detector_mu / parallax))
 
 
 @pyjit
-def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sources, cells, recip, Fhkl):
+def pixel_value(fpixel, spixel, fresh, interpolate, params, det, polar_axis, sources, cells, recip, Fhkl):
     """(float value C adds to the pixel, sum of omega over sub-pixels, 1 if interpolation switched off).
 
     fresh: this pixel is the first of its (emulated) OpenMP thread to run the phi loop, so that
     first loop starts from the unrotated cell (cells[0]); every other loop uses the carried
     rotation (cells[1]).  cells[regime, phi_tic, domain, 0:9] = a, b, c after phi and mosaic.
+    params: the plan's parameter record (layout.PARAMS_DTYPE), one element.
     """
-    oversample = ip[I_OVERSAMPLE]
-    os_thick = ip[I_OS_THICK] != 0
-    os_polar = ip[I_OS_POLAR] != 0
-    os_omega = ip[I_OS_OMEGA] != 0
-    shape = ip[I_SHAPE]
-    Na = fp[F_NA]
-    Nb = fp[F_NB]
-    Nc = fp[F_NC]
-    dmin = fp[F_DMIN]
-    water = fp[F_WATER]
-    default_F = fp[F_DEFAULT_F]
-    h_min = ip[I_HMIN]
-    k_min = ip[I_KMIN]
-    l_min = ip[I_LMIN]
-    h_range = ip[I_HRANGE]
-    k_range = ip[I_KRANGE]
-    l_range = ip[I_LRANGE]
+    prm = params[0]
+    oversample = prm.oversample
+    os_thick = prm.oversample_thick != 0
+    os_polar = prm.oversample_polar != 0
+    os_omega = prm.oversample_omega != 0
+    shape = prm.xtal_shape
+    Na = prm.Na
+    Nb = prm.Nb
+    Nc = prm.Nc
+    dmin = prm.dmin
+    water = prm.water_size
+    default_F = prm.default_F
+    h_min = prm.h_min
+    k_min = prm.k_min
+    l_min = prm.l_min
+    h_range = prm.h_range
+    k_range = prm.k_range
+    l_range = prm.l_range
     switched_off = 0
 
-    I = fp[F_IBG]
-    polar = 1.0 if ip[I_NOPOLAR] != 0 else 0.0
+    I = prm.I_bg
+    polar = 1.0 if prm.nopolar != 0 else 0.0
     omega_pixel = 0.0
     omega_sum = 0.0
     capture_fraction = 0.0
     pending_fresh = fresh
-    for thick_tic in range(ip[I_THICKSTEPS]):
-        Odet = thick_tic * fp[F_THICKSTEP]
-        capture_fraction = 1.0 if fp[F_THICK] == 0.0 else 0.0
+    for thick_tic in range(prm.detector_thicksteps):
+        Odet = thick_tic * prm.detector_thickstep
+        capture_fraction = 1.0 if prm.detector_thick == 0.0 else 0.0
         for subS in range(oversample):
             for subF in range(oversample):
-                x, y, z = subpixel_position(fpixel, spixel, subF, subS, Odet, fp[F_SUBPIXEL], oversample,
-                                            det, ip[I_CURVED] != 0, fp[F_DISTANCE])
+                x, y, z = subpixel_position(fpixel, spixel, subF, subS, Odet, prm.subpixel_size, oversample,
+                                            det, prm.curved_detector != 0, prm.distance)
                 airpath, dx, dy, dz = unitize(x, y, z)
                 if omega_pixel == 0.0 or os_omega:
-                    omega_pixel = solid_angle(airpath, fp, ip[I_POINT] != 0)
+                    omega_pixel = solid_angle(airpath, prm, prm.point_pixel != 0)
                 omega_sum += omega_pixel
                 if capture_fraction == 0.0 or os_thick:
-                    capture_fraction = layer_capture(dx, dy, dz, det, fp, thick_tic)
+                    capture_fraction = layer_capture(dx, dy, dz, det, prm, thick_tic)
                 for src in range(sources.shape[0]):
                     ix = -sources[src, 0]
                     iy = -sources[src, 1]
@@ -156,12 +154,12 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                         # of this sub-pixel see the re-normalised diffracted vector
                         _, ix, iy, iz = unitize(ix, iy, iz)
                         _, dx, dy, dz = unitize(dx, dy, dz)
-                        polar = polarization_factor(fp[F_KAHN], ix, iy, iz, dx, dy, dz,
+                        polar = polarization_factor(prm.polarization, ix, iy, iz, dx, dy, dz,
                                                     polar_axis[0], polar_axis[1], polar_axis[2])
                     regime = 0 if pending_fresh else 1
                     pending_fresh = False
-                    for phi_tic in range(ip[I_PHISTEPS]):
-                        for mos in range(ip[I_DOMAINS]):
+                    for phi_tic in range(prm.phisteps):
+                        for mos in range(prm.mosaic_domains):
                             cell = cells[regime, phi_tic, mos]
                             h = cell[0] * sx + cell[1] * sy + cell[2] * sz
                             k = cell[3] * sx + cell[4] * sy + cell[5] * sz
@@ -170,7 +168,7 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                             h0 = np.int64(math.ceil(h - 0.5))
                             k0 = np.int64(math.ceil(k - 0.5))
                             l0 = np.int64(math.ceil(l - 0.5))
-                            F_latt = lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fp[F_FUDGE], recip)
+                            F_latt = lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, prm.fudge, recip)
                             if F_latt == 0.0 and water == 0.0:
                                 continue
                             F_cell = 0.0
@@ -184,7 +182,7 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                             if interpolate:
                                 F_cell = tricubic(Fhkl, h, k, l, h_min, k_min, l_min)
                             else:
-                                F_cell = nearest_F(Fhkl, h0, k0, l0, ip, default_F)
+                                F_cell = nearest_F(Fhkl, h0, k0, l0, prm, default_F)
                             I += F_cell * F_cell * F_latt * F_latt
                             if os_thick:
                                 I *= capture_fraction
@@ -192,7 +190,7 @@ def pixel_value(fpixel, spixel, fresh, interpolate, ip, fp, det, polar_axis, sou
                                 I *= polar
                             if os_omega:
                                 I *= omega_pixel
-    test = fp[F_RE2] * fp[F_FLUENCE] * I / fp[F_STEPS]
+    test = prm.r_e_sqr * prm.fluence * I / prm.steps
     if not os_thick:
         test *= capture_fraction
     if not os_polar:
@@ -230,11 +228,11 @@ def lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip):
 
 
 @pyjit
-def nearest_F(Fhkl, h0, k0, l0, ip, default_F):
+def nearest_F(Fhkl, h0, k0, l0, prm, default_F):
     """The tabulated F at the nearest whole index, default_F outside the table (C 3000-3009)."""
-    if (ip[I_HKLS] != 0 and h0 <= ip[I_HMAX] and h0 >= ip[I_HMIN] and k0 <= ip[I_KMAX] and k0 >= ip[I_KMIN]
-            and l0 <= ip[I_LMAX] and l0 >= ip[I_LMIN]):
-        return Fhkl[h0 - ip[I_HMIN], k0 - ip[I_KMIN], l0 - ip[I_LMIN]]
+    if (prm.hkls != 0 and h0 <= prm.h_max and h0 >= prm.h_min and k0 <= prm.k_max and k0 >= prm.k_min
+            and l0 <= prm.l_max and l0 >= prm.l_min):
+        return Fhkl[h0 - prm.h_min, k0 - prm.k_min, l0 - prm.l_min]
     return default_F
 
 
