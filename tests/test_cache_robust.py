@@ -161,3 +161,17 @@ def test_a_read_only_install_uses_its_complete_native_cache(tmp_path):
     out, err = _run(_GAMMLN, _env(pkg, HOME=blocker / "home"), prefix=mount)
     warned = _warnings(err)
     assert out[1] == "True" and len(warned) == 1 and "compiled in memory" in warned[0], err
+
+
+def test_numba_cache_dir_is_the_only_cache_when_set(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR set, the package's own native cache is not read either (a cold start there
+    compiles, as the bench's cold-start figure assumes); without it, the package's cache is read-only
+    reading for a cache elsewhere."""
+    from nbnumba.kernels import native
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.delenv("NBNUMBA_NO_NATIVE_CACHE", raising=False)
+    assert native._read_only_paths("gammln") is not None
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert native._read_only_paths("gammln") is None
+    native._loaded.pop("gammln", None)
+    assert native.is_cached("gammln") is False

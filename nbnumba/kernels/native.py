@@ -185,9 +185,10 @@ def _obtain(name):
     if k is not None:
         return k
     if not problems:
-        # not in the cache written to: the package's own cache, read-only (a read-only install)
-        installed = _cache_paths(name, _installed_cache_dir())
-        if installed != paths:
+        # not in the cache written to: the package's own cache, read-only (a read-only install), unless
+        # NUMBA_CACHE_DIR names the one cache to use
+        installed = _read_only_paths(name)
+        if installed is not None and installed != paths:
             k = _load(name, *installed)
             if k is not None:
                 return k
@@ -214,7 +215,8 @@ def is_cached(name):
     paths = _cache_paths(name)
     if paths is None or os.path.exists(_numba_cache_only_marker()):
         return None
-    for meta in (paths[1], _cache_paths(name, _installed_cache_dir())[1]):
+    installed = _read_only_paths(name)
+    for meta in (paths[1],) + ((installed[1],) if installed is not None else ()):
         try:
             if _sources_current(read_meta(meta)):
                 return True
@@ -267,6 +269,14 @@ def cache_dir():
         return _installed_cache_dir()
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(home, "nbnumba")
+
+
+def _read_only_paths(name):
+    """The entry's files in the package's own cache, read where the cache written to lacks it; None
+    when NUMBA_CACHE_DIR is set (then that folder is the only cache, as for numba's own)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    return _cache_paths(name, _installed_cache_dir())
 
 
 def _installed_cache_dir():
