@@ -38,3 +38,19 @@ def test_every_flag_of_c_is_in_the_table_and_nothing_else():
     extra = {n for n in table - known - set(OUR_OPTIONS) if not any(fnmatch.fnmatchcase(n, k) for k in known)}
     assert not extra, "flags in cli/flags.py that nanoBragg.c does not have"
     assert not nothing & table, "names that match nothing in C are listed as flags"
+
+
+def test_the_parser_knows_every_flag_of_the_table():
+    """Each name and alias in the --help table is taken by the parser (no "unknown option" warning):
+    the table and argv.py's cascade agree on what exists."""
+    from nbnumba.cli.argv import parse_argv
+    for f in all_flags():
+        for name in (f.name, *f.aliases):
+            if name in OUR_OPTIONS:
+                continue
+            values = {"0": [], "1": ["1"], "2": ["1", "1"], "3": ["1", "1", "1"], "4": ["1"] * 4}.get(f.nargs, ["1"] * 6)
+            if name == "-pivot":
+                values = ["beam"]
+            said = []
+            parse_argv([name.replace("*", "t"), *values, "-N", "1"], now=1, warn=said.append)
+            assert not [w for w in said if "unknown option" in w], (name, said)
