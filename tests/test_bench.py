@@ -15,7 +15,6 @@ from nbnumba.cli.main import main
 from nbnumba.plan import make_plan
 from nbnumba.render import pixel_order
 
-REPO = Path(__file__).resolve().parent.parent
 TINY_CASES = '''
 [[case]]
 name = "T1_tiny"
@@ -57,13 +56,6 @@ def test_case_steps_match_the_plan(name):
     plan = make_plan(p, lambda line: None)
     pixels = pixel_order(plan.p)[0].shape[0]  # the pixels the kernel renders
     assert harness.count_steps(case["args"]) == pixels * plan.steps * max(1, plan.p.detector_thicksteps)
-
-
-def test_shipped_cases_match_the_repository_copy():
-    copy = REPO / "bench" / "cases.toml"
-    if not copy.exists():
-        pytest.skip("no bench/cases.toml")
-    assert copy.read_text() == harness.default_cases_text()
 
 
 def test_synthetic_hkl_stands_in_for_missing_inputs(tmp_path, monkeypatch):
