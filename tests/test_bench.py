@@ -4,7 +4,6 @@ import os
 import shlex
 import stat
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
