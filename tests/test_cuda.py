@@ -4,10 +4,16 @@
   first imported, so this file runs itself as a script in one subprocess): golden cases rendered
   by the CUDA driver, whole (through render.run) or as a few hundred listed pixels in C's serial
   order (the carried-cell flags are computed on the full list first, as run() does), compared with
-  C's float images. The simulator runs the CPU-compiled pixel_value, so this checks the driver:
-  indexing, the start offset, the fresh and interpolation flags, the float32 store and copy-back.
-* With libNVVM present (no GPU needed): the real kernel compiles to PTX for sm_90, and the
-  multiply-add contraction that would break C's roundings is off.
+  C's float images. The simulator runs the device functions themselves (kernels/cuda_functions.py:
+  pixel.py's and vecmath.py's sources compiled with cuda.jit(device=True)), as Python on the
+  simulator's arrays; with the same IEEE arithmetic and libm as the CPU kernel every pixel must equal
+  the CPU's bit for bit, which also checks the driver: indexing, the start offset, the fresh and
+  interpolation flags, the float32 store and copy-back. A counting shim on the device functions
+  proves that they, and not the CPU-compiled ones, are what runs.
+* With libNVVM present (no GPU needed): the real kernel, its device functions included, compiles to
+  PTX for sm_90, and the multiply-add contraction that would break C's roundings is off.
+* Every device function is compiled from the same code object as its CPU twin, and none of them can
+  reach a CPU-compiled function.
 * Without a GPU: importing works and rendering is a one-line NanoBraggError.
 """
 import importlib.util
@@ -189,6 +195,31 @@ def interpolation_two_pass(workdir):
             "nonzero": int(np.count_nonzero(a))}
 
 
+def device_calls(workdir):
+    """Which functions the simulated kernel runs: each device function's Python body is wrapped to
+    count its calls, then a tiny plan is rendered through render.run(device="cuda")."""
+    from nbnumba.kernels import cuda as kc
+    from nbnumba.kernels import cuda_functions as cf
+    from nbnumba.render import run
+    counts = {}
+    watched = {"pixel_value": cf.pixel_functions, "lattice_factor": cf.pixel_functions,
+               "subpixel_position": cf.pixel_functions, "sincg": cf.vecmath_functions,
+               "unitize": cf.vecmath_functions}
+    for name, space in watched.items():
+        kernel = space[name]
+        body = kernel.fn
+
+        def counted(*args, _body=body, _name=name):
+            counts[_name] = counts.get(_name, 0) + 1
+            return _body(*args)
+        kernel.fn = counted
+    plan = _plan(shlex.split("-cell 100 100 100 90 90 90 -default_F 10 -N 3 -lambda 1 -distance 100 "
+                             "-detpixels 6 -pixel 0.5 -oversample 1"), workdir)
+    image = run(plan, device="cuda").floatimage
+    return {"counts": counts, "pixels": int(image.size), "nonzero": int(np.count_nonzero(image)),
+            "kernel_type": type(cf.pixel_value).__name__, "driver_calls_it": kc.pixel_value is cf.pixel_value}
+
+
 def simulator_main():
     cases = _cases()
     results = {}
@@ -202,6 +233,7 @@ def simulator_main():
         except ImportError as e:    # an input reader not written (or importable) yet
             results[name] = {"skip": str(e)}
     results["interpolation_two_pass"] = interpolation_two_pass(work)
+    results["device_calls"] = device_calls(work)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results))
 
@@ -228,7 +260,8 @@ def _check_close(r):
     # the close level: every pixel within 1e-6 of the peak, correlation >= 0.999999
     assert r["maxdiff_over_peak"] <= 1e-6, r
     assert r["corr"] >= 0.999999, r
-    # the simulator runs the CPU-compiled pixel_value, so the driver must add no difference at all
+    # the simulated device functions do the CPU kernel's IEEE arithmetic with the same libm, and the
+    # driver adds nothing: no difference at all
     assert r["ndiff"] == 0, r
 
 
@@ -257,6 +290,45 @@ def test_simulator_interpolation_shutoff_two_pass(sim_results):
     r = sim_results["interpolation_two_pass"]
     assert r["switched"] and 0 < r["first"] < r["of"] - 1 and r["nonzero"] > 0, r
     assert r["ndiff_cpu"] == 0, r
+
+
+def test_simulator_runs_the_device_functions(sim_results):
+    """The simulated kernel calls the cuda.jit(device=True) functions, callees included: one
+    pixel_value per pixel, and lattice_factor, subpixel_position, sincg, unitize through it (no
+    CPU-compiled code: that could not take the simulator's arrays anyway)."""
+    r = sim_results["device_calls"]
+    assert r["kernel_type"] == "FakeCUDAKernel" and r["driver_calls_it"], r
+    assert r["counts"].get("pixel_value") == r["pixels"] == 36 and r["nonzero"] > 0, r
+    for name in ("lattice_factor", "subpixel_position", "sincg", "unitize"):
+        assert r["counts"].get(name, 0) >= r["pixels"], r
+
+
+def test_device_functions_share_the_cpu_sources():
+    """cuda_functions compiles, as device functions, the very code objects the CPU kernels are compiled
+    from (jit.plain_functions), and no global a device function reads is a CPU-compiled function."""
+    if importlib.util.find_spec("numba.cuda") is None:
+        pytest.skip("numba.cuda not installed")
+    from numba import config
+    from numba.core.registry import CPUDispatcher
+
+    from nbnumba.kernels import cuda as kc
+    from nbnumba.kernels import cuda_functions as cf
+    from nbnumba.kernels import jit, pixel, vecmath
+    assert kc.pixel_value is cf.pixel_value
+    assert set(cf.pixel_functions) >= {"pixel_value", "lattice_factor", "nearest_F", "tricubic",
+                                       "solid_angle", "layer_capture", "subpixel_position"}
+    for module, space in ((pixel, cf.pixel_functions), (vecmath, cf.vecmath_functions)):
+        assert set(space) == set(jit.plain_functions[module.__name__])
+        for name, device in space.items():
+            body = device.fn if config.ENABLE_CUDASIM else device.py_func
+            if not config.ENABLE_CUDASIM:
+                assert device.targetoptions["device"] is True, name
+            assert body.__code__ is jit.plain_functions[module.__name__][name].__code__, name
+            cpu_twin = getattr(pixel, name, None) if module is pixel else getattr(jit, name, None)
+            assert cpu_twin is not None and cpu_twin.py_func.__code__ is body.__code__, name
+            for used in body.__code__.co_names:
+                value = body.__globals__.get(used)
+                assert not isinstance(value, CPUDispatcher), (name, used)
 
 
 def _nvvm_or_skip():
@@ -290,14 +362,15 @@ def test_multiply_add_is_not_contracted():
 
 
 def test_kernel_compiles_for_sm90(monkeypatch):
-    """The real kernel, pixel_value included, types and compiles for a GPU (no GPU needed)."""
+    """The real kernel, the device pixel_value and its callees included, types and compiles for a GPU
+    (no GPU needed)."""
     _nvvm_or_skip()
     import numba.cuda.dispatcher as dispatcher
     from numba import cuda, types
 
     from nbnumba.kernels import cuda as kc
 
-    class Device:                  # retargeted @njit callees ask the current device for its cc
+    class Device:                  # device functions compiled on first call ask the current device for its cc
         compute_capability = (9, 0)
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: Device())
     from numba import from_dtype

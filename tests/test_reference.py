@@ -16,8 +16,9 @@ Tolerances:
   that is a near-cancellation, e.g. sincg close to a zero, where the double rounding is amplified).
 * fast kernel: its promise, 1e-6 of the image's peak.
 * CUDA renderer under numba's simulator (NUMBA_ENABLE_CUDASIM=1, set before numba.cuda is imported, so
-  this file runs itself in a subprocess on three of the plans): the exact kernel's tolerance, since it
-  does the exact kernel's double arithmetic with the same libm (on a real GPU the libm differs).
+  this file runs itself in a subprocess on three of the plans): the exact kernel's tolerance, since the
+  simulator runs the device functions (kernels/cuda_functions.py, pixel.py's own source) as Python,
+  with the exact kernel's double arithmetic and the same libm (on a real GPU the libm differs).
 """
 import importlib.util
 import json

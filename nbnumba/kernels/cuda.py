@@ -1,8 +1,7 @@
-"""The CUDA renderer: one GPU thread per listed pixel, each running the CPU kernel's `pixel_value`.
-
-numba's CUDA target compiles an `@njit` function called from a kernel as a device function, so
-every formula has one source for both devices. Importing this module needs no GPU; `render` raises
-NanoBraggError when none is usable. Works with numba's built-in `numba.cuda` and with the
+"""The CUDA renderer: one GPU thread per listed pixel, each running `pixel_value` compiled as a device
+function from the CPU kernel's own source (kernels/cuda_functions.py), so every formula has one source
+for both devices; under the simulator the same device functions run, as Python. Importing this module
+needs no GPU; `render` raises NanoBraggError when none is usable. Works with numba's built-in `numba.cuda` and with the
 numba-cuda package (which takes over the same `numba.cuda` name), and under the simulator
 (NUMBA_ENABLE_CUDASIM=1).
 
@@ -25,15 +24,11 @@ except ImportError:     # a numba without the built-in CUDA target, and no numba
 from ..errors import NanoBraggError
 from . import tunables
 from .layout import PLAN_ARRAYS
-from .pixel import pixel_value
 
-if config.ENABLE_CUDASIM:
-    def _pixel(fpixel, spixel, fresh, interpolate, *arrays):
-        """The simulator hands kernels wrapped arrays that njit cannot type: unwrap them and run the
-        compiled CPU pixel_value (the simulator tests this driver, not the GPU's arithmetic)."""
-        return pixel_value(fpixel, spixel, fresh, interpolate, *[a._item._ary for a in arrays])
+if cuda is not None:
+    from .cuda_functions import pixel_value
 else:
-    _pixel = pixel_value
+    pixel_value = None
 
 
 def _render_body(order, start, fresh, interp_until, params, det, polar_axis, sources, cells, recip, Fhkl,
@@ -47,8 +42,8 @@ def _render_body(order, start, fresh, interp_until, params, det, polar_axis, sou
     idx = order[n]
     spixel = idx // fpixels
     fpixel = idx - spixel * fpixels
-    value, om, sw = _pixel(fpixel, spixel, fresh[n] != 0, interp_until >= 0 and n <= interp_until,
-                           params, det, polar_axis, sources, cells, recip, Fhkl)
+    value, om, sw = pixel_value(fpixel, spixel, fresh[n] != 0, interp_until >= 0 and n <= interp_until,
+                                params, det, polar_axis, sources, cells, recip, Fhkl)
     values[i] = np.float32(0.0 + value)   # C adds to a zeroed float image: one rounding to float32
     omega[i] = om
     switched[i] = sw

@@ -1,6 +1,11 @@
 """numba's side of the kernels: the decorators every kernel module uses, and vecmath's formulas
 compiled for them.
 
+The decorators compile for the CPU and keep each function's plain Python source in `plain_functions`,
+so that another target compiles the same source (kernels/cuda_functions.py, with cuda.jit(device=True)):
+`in_namespace` rebuilds a module's plain functions over a namespace in which their callees are that
+target's versions. One source per formula, one compile per target.
+
 Only modules that compile code import this one (and with it numba); the set-up and a run that finds
 its compiled kernels in the native cache (nbnumba.kernels.native) never do.
 """
@@ -47,6 +52,38 @@ def caching():
     return _caching[0]
 
 
+# module name -> {function name: the plain Python function} of every function compiled here: what
+# kernels/cuda_functions.py compiles again, as device functions
+plain_functions = {}
+
+
+def _keep_plain(f):
+    plain_functions.setdefault(f.__module__, {})[f.__name__] = f
+
+
+def in_namespace(module, compile, bindings):
+    """{name: compile(f)} for each plain function of module (as registered in plain_functions), f
+    rebuilt over a copy of the module's namespace in which `bindings` (another target's versions of
+    the callees the module imported) and these compiled functions replace the CPU ones, so they call
+    each other on that target while the module itself is unchanged."""
+    space = dict(vars(module))
+    space.update(bindings)
+    compiled = {}
+    for name, f in plain_functions[module.__name__].items():
+        compiled[name] = compile(FunctionType(f.__code__, space, f.__name__, f.__defaults__, f.__closure__))
+    space.update(compiled)
+    cpu_only = sorted(name for name, v in space.items() if _is_cpu_compiled(v))
+    if cpu_only:
+        raise TypeError("%s: no %s version bound for %s" % (module.__name__, compile, ", ".join(cpu_only)))
+    return compiled
+
+
+def _is_cpu_compiled(value):
+    """Whether value is one of the numba CPU dispatchers made here (its plain function registered)."""
+    f = getattr(value, "py_func", None)
+    return f is not None and plain_functions.get(getattr(f, "__module__", None), {}).get(f.__name__) is f
+
+
 def _cached(**options):
     """njit(cache=True, **options), except that an unreadable cache entry is rebuilt (the robust cache of
     numba_internals) and that where no cache folder is writable (a read-only install, an unwritable home,
@@ -57,6 +94,7 @@ def _cached(**options):
     numba_cache = njit(cache=True, **options)
 
     def decorate(f):
+        _keep_plain(f)
         if not _caching[0]:
             return plain(f)
         try:
@@ -85,7 +123,8 @@ inline = _cached(inline="always", error_model="numpy")
 def _compiled(module, *names):
     """`inline` versions of a numba-free module's functions. Each is rebuilt over a copy of the
     module's namespace in which the others are the compiled versions, so that they call each other
-    compiled while the module itself stays plain Python."""
+    compiled while the module itself stays plain Python (registered in plain_functions under the
+    module's name, for the other targets)."""
     space = dict(vars(module))
     for name in names:
         f = space[name]
