@@ -297,7 +297,7 @@ def test_polarizations_against_the_atan2_formula():
         on[7] = 0                            # this source does not reach it: left at 0
         ux, uy, uz = d.copy()
         ix, iy, iz = (-v for v in beam)
-        pending = _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, np.array(axis))
+        pending = _polarizations(polar, on, (ux, uy, uz), (ix, iy, iz), kahn, np.array(axis))
         assert pending                       # pixel 7 is still 0
         _, uix, uiy, uiz = unitize(ix, iy, iz)
         for j in range(64):

@@ -260,16 +260,18 @@ def test_every_stub_an_entry_needs_is_in_its_shared_library(private_cache):
 
 def test_functions_python_calls_keep_their_cpython_wrapper():
     """Kernel functions compiled without a CPython wrapper crash when Python calls them: the ones
-    Python does call (the printout block, the CUDA simulator, the micro-benchmarks) must be pyjit or inline."""
+    Python does call (the printout block, the micro-benchmarks) must be pyjit or inline. (The CUDA
+    simulator runs the device functions, kernels/cuda_functions.py, not these.)"""
     import re
 
     from nbnumba.kernels import jit, pixel
-    called = set(re.findall(r"K\.(\w+)", (ROOT / "nbnumba" / "printout.py").read_text())) | {"pixel_value"}
+    called = set(re.findall(r"K\.(\w+)", (ROOT / "nbnumba" / "printout.py").read_text()))
     assert {"subpixel_position", "lattice_factor", "tricubic"} <= called
     for name in sorted(called):
         f = getattr(pixel, name, None) or getattr(jit, name)
         assert not f.targetoptions.get("no_cpython_wrapper", False), name
     assert pixel.reaches_phi_loop.targetoptions.get("no_cpython_wrapper")     # the others are wrapper-less
+    assert pixel.pixel_value.targetoptions.get("no_cpython_wrapper")
 
 
 def test_cpu_identity_without_proc_cpuinfo(monkeypatch):
@@ -293,15 +295,52 @@ def test_cpu_identity_without_proc_cpuinfo(monkeypatch):
 # ---------------------------------------------------------------- the ABI
 
 def test_every_entry_abi_is_its_functions_signature():
-    """Each entry's arguments are the numba function's parameters, by name and in order (_build refuses
-    an entry where they are not); array dtypes are NumPy dtypes, ranks 0 to 4."""
+    """Each entry's arguments are the numba function's parameters, by name and in order, where a pack
+    (a run of arguments the function takes as one tuple) stands for its members (_build refuses an
+    entry where they are not); array dtypes are NumPy dtypes, ranks 0 to 4."""
     import importlib
     import inspect
     for name, entry in native.ENTRIES.items():
         f = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
-        assert [a.name for a in entry.args] == list(inspect.signature(f.py_func).parameters), name
+        assert native.parameters(entry) == list(inspect.signature(f.py_func).parameters), name
         assert all(isinstance(a.dtype, np.dtype) and 0 <= a.ndim <= 4 for a in entry.args), name
         assert entry.restype is None or entry.restype in native._CSCALAR
+
+
+def test_the_render_entries_take_the_plan_as_one_tuple():
+    """The ABI stays flat (one pointer and its sizes per array), the kernels take the plan's arrays as
+    `plan` (layout.PLAN_ARRAYS, in order) and the outputs as `out`: at most about ten parameters."""
+    from nbnumba.kernels.layout import PLAN_ARRAYS
+    exact = native.ENTRIES["render_exact"]
+    assert native.parameters(exact) == ["first", "stride", "order", "start", "fresh", "interp_until", "plan",
+                                        "out"]
+    assert dict(exact.packs)["plan"] == tuple(n for n, _, _ in PLAN_ARRAYS)
+    assert dict(exact.packs)["out"] == ("image", "omega", "switched")
+    assert len(native.parameters(native.ENTRIES["render_fast"])) == 11
+    assert "plan=(params,det,polar_axis,sources,cells,recip,Fhkl)" in native.abi_text(exact)
+    assert max(len(native.parameters(e)) for e in native.ENTRIES.values()) <= 11
+
+
+def test_a_pack_that_is_not_a_run_of_arguments_is_refused(monkeypatch):
+    entry = native.ENTRIES["render_exact"]
+    for members in (("det", "params"), ("det", "image"), ("nothing",)):
+        broken = entry._replace(packs=(("plan", members),))
+        monkeypatch.setitem(native.ENTRIES, "render_exact", broken)
+        with pytest.raises(TypeError, match="pack plan .* is not a run of its arguments"):
+            native._build("render_exact", None)
+
+
+def test_no_kernel_function_takes_more_than_about_ten_arguments():
+    """Every function in nbnumba/kernels takes at most 11 parameters, but for the CUDA kernel's launch
+    (flat, as the native ABI is: the simulator types array arguments one by one) and lattice_factor
+    (nanoBragg's scalar formula, called from the printout)."""
+    import ast
+    wide = {}
+    for path in sorted((ROOT / "nbnumba" / "kernels").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and len(node.args.args) > 11:
+                wide["%s.%s" % (path.stem, node.name)] = len(node.args.args)
+    assert wide == {"cuda._render_body": 14, "pixel.lattice_factor": 12}
 
 
 def test_an_abi_that_does_not_match_the_function_is_refused(monkeypatch):

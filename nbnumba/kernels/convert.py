@@ -11,8 +11,10 @@ from .jit import jit
 
 
 @jit
-def int_image(floatimage, scale, adc, fpixels, x0, x1, y0, y1, out):
-    """out = floorf of float32(clip(float*scale + adc, 0, 65535) + 0.5) as unsigned short."""
+def int_image(floatimage, scale, adc, fpixels, roi, out):
+    """out = floorf of float32(clip(float*scale + adc, 0, 65535) + 0.5) as unsigned short, over
+    roi = (x0, x1, y0, y1)."""
+    x0, x1, y0, y1 = roi
     spixels = floatimage.shape[0] // fpixels
     for s in range(max(y0, 0), min(y1, spixels - 1) + 1):
         for f in range(max(x0, 0), min(x1, fpixels - 1) + 1):
@@ -28,8 +30,10 @@ def int_image(floatimage, scale, adc, fpixels, x0, x1, y0, y1, out):
 
 
 @jit
-def pgm_image(floatimage, scale, fpixels, x0, x1, y0, y1, out):
-    """out = (unsigned char) of min(float*scale, 255), truncated: the low byte of the integer."""
+def pgm_image(floatimage, scale, fpixels, roi, out):
+    """out = (unsigned char) of min(float*scale, 255), truncated: the low byte of the integer, over
+    roi = (x0, x1, y0, y1)."""
+    x0, x1, y0, y1 = roi
     spixels = floatimage.shape[0] // fpixels
     for s in range(max(y0, 0), min(y1, spixels - 1) + 1):
         for f in range(max(x0, 0), min(x1, fpixels - 1) + 1):

@@ -33,7 +33,10 @@ else:
 
 def _render_body(order, start, fresh, interp_until, params, det, polar_axis, sources, cells, recip, Fhkl,
                  values, omega, switched):
-    """Thread i renders list position start + i into values[i], omega[i], switched[i]."""
+    """Thread i renders list position start + i into values[i], omega[i], switched[i]. The launch takes
+    the plan's arrays one by one (layout.PLAN_ARRAYS order; the simulator hands a kernel its array
+    arguments in its in-kernel form, but not arrays inside a tuple), and packs them into the `plan`
+    tuple the device functions take, as the native entries' wrappers do on the CPU."""
     i = cuda.grid(1)
     n = start + i
     if n >= order.shape[0]:
@@ -42,8 +45,8 @@ def _render_body(order, start, fresh, interp_until, params, det, polar_axis, sou
     idx = order[n]
     spixel = idx // fpixels
     fpixel = idx - spixel * fpixels
-    value, om, sw = pixel_value(fpixel, spixel, fresh[n] != 0, interp_until >= 0 and n <= interp_until,
-                                params, det, polar_axis, sources, cells, recip, Fhkl)
+    plan = (params, det, polar_axis, sources, cells, recip, Fhkl)
+    value, om, sw = pixel_value(fpixel, spixel, fresh[n] != 0, interp_until >= 0 and n <= interp_until, plan)
     values[i] = np.float32(0.0 + value)   # C adds to a zeroed float image: one rounding to float32
     omega[i] = om
     switched[i] = sw

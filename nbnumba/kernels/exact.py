@@ -12,24 +12,23 @@ from .pixel import pixel_value, reaches_phi_loop
 
 
 @jit
-def render_chunks(first, stride, order, start, fresh, interp_until, params, det, polar_axis, sources, cells,
-                  recip, Fhkl, image, omega, switched):
-    """Renders list positions start+first, start+first+stride, ... of order into image (float32, C's
-    store), omega and switched (per list position). The driver (cpu.render_exact) hands each call one
-    chunk range (first 0, stride 1, order cut at the chunk's end), so the chunk size is its run-time
-    choice (tunables.CHUNK), not compiled in.
+def render_chunks(first, stride, order, start, fresh, interp_until, plan, out):
+    """Renders list positions start+first, start+first+stride, ... of order into out = (image (float32,
+    C's store), omega, switched (per list position)); plan: the plan's arrays (layout.PLAN_ARRAYS). The
+    driver (cpu.render_exact) hands each call one chunk range (first 0, stride 1, order cut at the
+    chunk's end), so the chunk size is its run-time choice (tunables.CHUNK), not compiled in.
 
     Positions up to and including interp_until keep interpolation on (if the plan enables it at all);
     later positions run with it off, which reproduces C's serial shut-off.
     """
-    fpixels = params[0].fpixels
+    image, omega, switched = out
+    fpixels = plan[0][0].fpixels
     interp_on = interp_until >= 0
     for m in range(start + first, order.shape[0], stride):
         idx = order[m]
         spixel = idx // fpixels
         fpixel = idx - spixel * fpixels
-        value, om, sw = pixel_value(fpixel, spixel, fresh[m] != 0, interp_on and m <= interp_until,
-                                    params, det, polar_axis, sources, cells, recip, Fhkl)
+        value, om, sw = pixel_value(fpixel, spixel, fresh[m] != 0, interp_on and m <= interp_until, plan)
         image[idx] = np.float32(0.0 + value)
         omega[m] = om
         switched[m] = sw

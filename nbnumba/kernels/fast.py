@@ -114,25 +114,26 @@ def sincg_fast(h, n):
 
 
 @jit
-def render_tiles(first, stride, last, order, start, fresh, interp_until, params, det, polar_axis, sources, cells,
-                 recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
+def render_tiles(first, stride, last, order, start, fresh, interp_until, plan, tables, out, scratch):
     """exact.render_chunks' contract for tiles first, first+stride, ... (below `last`) of order[start:],
-    with the tiled arithmetic where it applies (fscratch, iscratch: this thread's F_ROWS x tile and
-    I_ROWS x tile work space, layout.py). The tile length is the scratch rows' length, a run-time
-    value the driver chooses (tunables.TILE), so no tunable is compiled in."""
+    with the tiled arithmetic where it applies. tables = (cell_list, f2, dims): the carried cells as a
+    list and the padded F^2 table (cpu.render_fast); scratch = (fscratch, iscratch): this thread's
+    F_ROWS x tile and I_ROWS x tile work space (layout.py). The tile length is the scratch rows' length,
+    a run-time value the driver chooses (tunables.TILE), so no tunable is compiled in."""
+    fscratch, iscratch = scratch
     n = order.shape[0]
     tile = min(fscratch.shape[1], iscratch.shape[1])
     for t in range(first, min(last, (n - start + tile - 1) // tile), stride):
         lo = start + t * tile
-        _positions(lo, min(lo + tile, n), order, fresh, interp_until, params, det, polar_axis, sources, cells,
-                   recip, Fhkl, cell_list, f2, dims, image, omega, switched, fscratch, iscratch)
+        _positions(lo, min(lo + tile, n), order, fresh, interp_until, plan, tables, out, scratch)
 
 
 @jit
-def _positions(lo, hi, order, fresh, interp_until, params, det, polar_axis, sources, cells, recip, Fhkl,
-               cell_list, f2, dims, image, omega, switched, fscratch, iscratch):
+def _positions(lo, hi, order, fresh, interp_until, plan, tables, out, scratch):
     """List positions lo..hi-1: the exact pixel_value where the tiled path does not apply, else _tile."""
-    fpixels = params[0].fpixels
+    image, omega, switched = out
+    iscratch = scratch[1]
+    fpixels = plan[0][0].fpixels
     interp_on = interp_until >= 0
     pos = iscratch[S_POS]
     npx = 0
@@ -141,8 +142,7 @@ def _positions(lo, hi, order, fresh, interp_until, params, det, polar_axis, sour
         interp = interp_on and m <= interp_until
         if fresh[m] != 0 or interp:
             sp = idx // fpixels
-            value, om, sw = pixel_value(idx - sp * fpixels, sp, fresh[m] != 0, interp, params, det, polar_axis,
-                                        sources, cells, recip, Fhkl)
+            value, om, sw = pixel_value(idx - sp * fpixels, sp, fresh[m] != 0, interp, plan)
             image[idx] = np.float32(0.0 + value)
             omega[m] = om
             switched[m] = sw
@@ -150,15 +150,18 @@ def _positions(lo, hi, order, fresh, interp_until, params, det, polar_axis, sour
             pos[npx] = m
             npx += 1
     if npx > 0:
-        _tile(npx, order, params[0], det, polar_axis, sources, cell_list, recip, f2, dims, image, omega,
-              switched, fscratch, iscratch)
+        _tile(npx, order, plan, tables, out, scratch)
 
 
 @jit
-def _tile(npx, order, prm, det, polar_axis, sources, cell_list, recip, f2, dims, image, omega, switched,
-          fscratch, iscratch):
+def _tile(npx, order, plan, tables, out, scratch):
     """The pixels at list positions iscratch[S_POS, :npx] (none fresh, none interpolating), C 2640-3040
     reorganised; every work array is a row of this thread's scratch (the kernel allocates nothing)."""
+    params, det, polar_axis, sources, cells, recip, Fhkl = plan
+    cell_list, f2, dims = tables
+    image, omega, switched = out
+    fscratch, iscratch = scratch
+    prm = params[0]
     fpixels = prm.fpixels
     oversample = prm.oversample
     curved = prm.curved_detector != 0
@@ -235,9 +238,10 @@ def _tile(npx, order, prm, det, polar_axis, sources, cell_list, recip, f2, dims,
                     if dmin > 0.0:
                         live = _dmin_cut(sx, sy, sz, w, on, dmin)
                     if polar_pending:
-                        polar_pending = _polarizations(polar, on, ux, uy, uz, ix, iy, iz, prm.polarization, polar_axis)
+                        polar_pending = _polarizations(polar, on, (ux, uy, uz), (ix, iy, iz), prm.polarization,
+                                                       polar_axis)
                     if live:
-                        _steps(acc, sx, sy, sz, w, cell_list, prm, recip, f2, dims, val, slot)
+                        _steps(acc, (sx, sy, sz), w, prm, recip, tables, (val, slot))
     scale = prm.r_e_sqr * prm.fluence
     for j in range(npx):
         test = scale * acc[j] / prm.steps
@@ -289,11 +293,14 @@ def _dmin_cut(sx, sy, sz, w, on, dmin):
 
 
 @jit
-def _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, axis):
-    """Polarization for pixels still at 0 that this source reaches; returns whether any is still 0.
+def _polarizations(polar, on, u, incident, kahn, axis):
+    """Polarization for pixels still at 0 that this source reaches (u: the diffracted unit vectors'
+    rows ux, uy, uz; incident: ix, iy, iz); returns whether any is still 0.
     vecmath.polarization_factor's formula with the source's frame (B, E) built once, and
     cos(2 psi) = (e^2 - b^2) / (e^2 + b^2) for psi = -atan2(b, e) instead of libm's atan2 and cos.
     Every pixel is computed and the result kept by a select, so that the loop vectorises."""
+    ux, uy, uz = u
+    ix, iy, iz = incident
     _, uix, uiy, uiz = unitize(ix, iy, iz)
     bx, by, bz = cross(axis[0], axis[1], axis[2], uix, uiy, uiz)
     _, bx, by, bz = unitize(bx, by, bz)
@@ -323,9 +330,10 @@ def _polarizations(polar, on, ux, uy, uz, ix, iy, iz, kahn, axis):
 
 
 @jit
-def _steps(acc, sx, sy, sz, w, cell_list, prm, recip, f2, dims, val, slot):
+def _steps(acc, s, w, prm, recip, tables, work):
     """Adds every rotated cell's contribution for one sub-pixel and source to each pixel's sum
-    (val, slot: scratch)."""
+    (s: the scattering vectors' rows sx, sy, sz; tables: cell_list, f2, dims; work: val, slot, scratch)."""
+    cell_list = tables[0]
     shape = prm.xtal_shape
     table = prm.hkls != 0
     # cells are passed by index, not as row views: a view would take a reference on the shared
@@ -333,17 +341,20 @@ def _steps(acc, sx, sy, sz, w, cell_list, prm, recip, f2, dims, val, slot):
     for c in range(cell_list.shape[0]):
         if shape == SQUARE:
             if table:
-                _square_table(acc, sx, sy, sz, w, cell_list, c, prm.Na, prm.Nb, prm.Nc, f2, dims, prm, val,
-                              slot)
+                _square_table(acc, s, w, tables, c, prm, work)
             else:
-                _square_const(acc, sx, sy, sz, w, cell_list, c, prm.Na, prm.Nb, prm.Nc)
+                _square_const(acc, s, w, cell_list, c, prm)
         else:
-            _other_shape(acc, sx, sy, sz, w, cell_list, c, shape, prm, recip, f2, dims, table)
+            _other_shape(acc, s, w, tables, c, prm, recip)
 
 
 @jit
-def _square_const(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc):
+def _square_const(acc, s, w, cells, c, prm):
     """One cell, parallelepiped lattice, F^2 folded into w (no hkl table)."""
+    sx, sy, sz = s
+    Na = prm.Na
+    Nb = prm.Nb
+    Nc = prm.Nc
     a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
     b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
     c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
@@ -358,10 +369,17 @@ def _square_const(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc):
 
 
 @jit
-def _square_table(acc, sx, sy, sz, w, cells, c, Na, Nb, Nc, f2, dims, prm, val, slot):
+def _square_table(acc, s, w, tables, c, prm, work):
     """One cell, parallelepiped lattice, F^2 from the padded table. The lattice factor and the table
-    slot go through scratch arrays: a loop that gathers from f2 and stores into acc would not be
-    vectorised (LLVM cannot rule out that they overlap), so only the cheap gather loop stays scalar."""
+    slot go through scratch arrays (work: val, slot): a loop that gathers from f2 and stores into acc
+    would not be vectorised (LLVM cannot rule out that they overlap), so only the cheap gather loop
+    stays scalar."""
+    sx, sy, sz = s
+    cells, f2, dims = tables
+    val, slot = work
+    Na = prm.Na
+    Nb = prm.Nb
+    Nc = prm.Nc
     a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
     b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
     c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
@@ -408,8 +426,12 @@ def _slot(i, top):
 
 
 @jit
-def _other_shape(acc, sx, sy, sz, w, cells, c, shape, prm, recip, f2, dims, table):
+def _other_shape(acc, s, w, tables, c, prm, recip):
     """ROUND, GAUSS and TOPHAT lattice factors: pixel_value's own formula (libm calls, not vectorised)."""
+    sx, sy, sz = s
+    cells, f2, dims = tables
+    shape = prm.xtal_shape
+    table = prm.hkls != 0
     Na = prm.Na
     Nb = prm.Nb
     Nc = prm.Nc

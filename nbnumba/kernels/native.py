@@ -9,7 +9,9 @@ which a later process opens with ctypes in about a millisecond, and as an object
 through ctypes, which also releases the GIL, so plain threads run entries in parallel.
 
 Each entry's C ABI (`ENTRIES`: every argument's name, dtype and rank) is checked against the numba
-function's own parameters when it is built, and every call checks each array against it. An entry's
+function's own parameters when it is built, and every call checks each array against it. The ABI is
+flat; the numba function may take runs of its arguments packed as one tuple (`Entry.packs`: the plan's
+arrays as `plan`, the outputs as `out`), which the generated wrapper builds before the call. An entry's
 cache file is named by a key for what compiled it (this Python, the numba and llvmlite installs, this
 CPU, the ABI), and its metadata lists the source files it was compiled from, found from the import
 statements of the entry's module (`dependencies`), with their hashes: a load re-hashes them, so an
@@ -47,7 +49,22 @@ class Entry(NamedTuple):
     module: str        # where the numba function lives, under nbnumba.kernels (imported only to build)
     function: str
     restype: object    # the scalar dtype returned, or None
-    args: tuple        # (Arg, ...) in the function's parameter order (checked when it is built)
+    args: tuple        # (Arg, ...) of the flat C ABI, in the function's parameter order (checked when built)
+    packs: tuple = ()  # ((parameter, (argument names...)), ...): consecutive arguments the function takes
+                       # as one tuple under that parameter name
+
+
+def parameters(entry):
+    """The numba function's parameters for an entry: its ABI names, each pack's run replaced by the
+    pack's name. A pack must name consecutive arguments, in ABI order."""
+    names = [a.name for a in entry.args]
+    for pack, members in entry.packs:
+        i = names.index(members[0]) if members[0] in names else -1
+        if i < 0 or tuple(names[i:i + len(members)]) != tuple(members):
+            raise TypeError("native entry %s.%s: pack %s (%s) is not a run of its arguments"
+                            % (entry.module, entry.function, pack, ", ".join(members)))
+        names[i:i + len(members)] = [pack]
+    return names
 
 
 I1, U1, U2, I8, F4, F8 = (np.dtype(c) for c in ("i1", "u1", "u2", "i8", "f4", "f8"))
@@ -60,15 +77,27 @@ def _arrays(dtype, ndim, *names):
 _PLAN = tuple(Arg(name, dtype, ndim) for name, dtype, ndim in PLAN_ARRAYS)
 _RENDER_LIST = (Arg("order", I8, 1), Arg("start", I8), Arg("fresh", I1, 1), Arg("interp_until", I8)) + _PLAN
 _OUTPUTS = (Arg("image", F4, 1), Arg("omega", F8, 1), Arg("switched", I1, 1))
+_TABLES = (Arg("cell_list", F8, 2), Arg("f2", F8, 1), Arg("dims", I8, 1))
+_SCRATCH = (Arg("fscratch", F8, 2), Arg("iscratch", I8, 2))
+
+
+def _pack(name, args):
+    return (name, tuple(a.name for a in args))
+
+
+# the render kernels take the plan's arrays as one tuple `plan` (layout.PLAN_ARRAYS order), the outputs
+# as `out`, and the fast kernel its tables and scratch as `tables` and `scratch`
+_RENDER_PACKS = (_pack("plan", _PLAN), _pack("out", _OUTPUTS))
 _ROI = (Arg("x0", I8), Arg("x1", I8), Arg("y0", I8), Arg("y1", I8))
+# the image passes take the region of interest as one tuple `roi` = (x0, x1, y0, y1)
+_ROI_PACK = (_pack("roi", _ROI),)
 
 ENTRIES = {
     "render_exact": Entry("exact", "render_chunks", None,
-                          (Arg("first", I8), Arg("stride", I8)) + _RENDER_LIST + _OUTPUTS),
+                          (Arg("first", I8), Arg("stride", I8)) + _RENDER_LIST + _OUTPUTS, _RENDER_PACKS),
     "render_fast": Entry("fast", "render_tiles", None,
-                         (Arg("first", I8), Arg("stride", I8), Arg("last", I8)) + _RENDER_LIST
-                         + (Arg("cell_list", F8, 2), Arg("f2", F8, 1), Arg("dims", I8, 1)) + _OUTPUTS
-                         + (Arg("fscratch", F8, 2), Arg("iscratch", I8, 2))),
+                         (Arg("first", I8), Arg("stride", I8), Arg("last", I8)) + _RENDER_LIST + _TABLES + _OUTPUTS
+                         + _SCRATCH, _RENDER_PACKS + (_pack("tables", _TABLES), _pack("scratch", _SCRATCH))),
     "first_phi_positions": Entry("exact", "first_phi_positions", None,
                                  _arrays(I8, 1, "order", "block_starts") + (Arg("params", PARAMS_DTYPE, 1),)
                                  + _arrays(F8, 2, "det", "sources") + _arrays(I8, 1, "out")),
@@ -77,16 +106,17 @@ ENTRIES = {
     "rmsd_pass": Entry("stats", "rmsd_pass", F8, (Arg("image", F4, 1), Arg("avg", F8), Arg("roi", I8, 1))),
     "noise": Entry("rng", "noise_loop", None,
                    (Arg("state", STATE_DTYPE, 1), Arg("img", F4, 1), Arg("fpixels", I8), Arg("spixels", I8)) + _ROI
-                   + (Arg("adc", F8), Arg("idum", I8, 1), Arg("out", U2, 1), Arg("totals", F8, 1))),
+                   + (Arg("adc", F8), Arg("idum", I8, 1), Arg("out", U2, 1), Arg("totals", F8, 1)), _ROI_PACK),
     "rng_call": Entry("rng", "call", F4, (Arg("state", STATE_DTYPE, 1), Arg("idum", I8, 1), Arg("which", I8),
                                           Arg("x", F4))),
     "gammln": Entry("rng", "gammln", F4, (Arg("xx", F4),)),
     "hkl_scan": Entry("hkltext", "scan_plain", I8, (Arg("data", U1, 1), Arg("hkl", I8, 2), Arg("F", F8, 1))),
     "int_image": Entry("convert", "int_image", None,
                        (Arg("floatimage", F4, 1), Arg("scale", F8), Arg("adc", F8), Arg("fpixels", I8)) + _ROI
-                       + (Arg("out", U2, 1),)),
+                       + (Arg("out", U2, 1),), _ROI_PACK),
     "pgm_image": Entry("convert", "pgm_image", None,
-                       (Arg("floatimage", F4, 1), Arg("scale", F8), Arg("fpixels", I8)) + _ROI + (Arg("out", U1, 1),)),
+                       (Arg("floatimage", F4, 1), Arg("scale", F8), Arg("fpixels", I8)) + _ROI + (Arg("out", U1, 1),),
+                       _ROI_PACK),
 }
 
 # ctypes' type for a scalar argument or result of each dtype
@@ -105,8 +135,9 @@ def abi_text(entry):
                                  for n, sub, offset in fields)
     args = ", ".join("%s %s%s" % (a.name, code(a.dtype), "[%s]" % ",".join(":" * a.ndim) if a.ndim else "")
                      for a in entry.args)
-    return "%s %s.%s(%s)" % ("void" if entry.restype is None else code(entry.restype), entry.module,
-                             entry.function, args)
+    packs = "".join(" %s=(%s)" % (pack, ",".join(members)) for pack, members in entry.packs)
+    return "%s %s.%s(%s)%s" % ("void" if entry.restype is None else code(entry.restype), entry.module,
+                               entry.function, args, packs)
 
 
 # ---------------------------------------------------------------------------- calling
@@ -617,9 +648,9 @@ def _build(name, paths, sources_changed=False):
     entry = ENTRIES[name]
     target = getattr(importlib.import_module("nbnumba.kernels." + entry.module), entry.function)
     params = list(inspect.signature(target.py_func).parameters)
-    if params != [a.name for a in entry.args]:
+    if params != parameters(entry):
         raise TypeError("native entry %s: its ABI (%s) does not match %s.%s(%s)" % (
-            name, ", ".join(a.name for a in entry.args), entry.module, entry.function, ", ".join(params)))
+            name, ", ".join(parameters(entry)), entry.module, entry.function, ", ".join(params)))
     if paths is not None:
         untested = internals.untested()
         if untested:
@@ -641,8 +672,10 @@ def _build(name, paths, sources_changed=False):
         else:
             args.append(a.name)
             sig.append(from_dtype(a.dtype))
+    packed = dict(entry.packs)
+    call = ["(%s,)" % ", ".join(packed[p]) if p in packed else p for p in params]
     source = "def %s(%s):\n%s\n    return target(%s)\n" % (name, ", ".join(args), "\n".join(body),
-                                                           ", ".join(params))
+                                                           ", ".join(call))
     exec(compile(source, "<nbnumba entry %s>" % name, "exec"), space)
     restype = types.void if entry.restype is None else from_dtype(entry.restype)
     compiled = cfunc(restype(*sig), error_model="numpy")(space[name])

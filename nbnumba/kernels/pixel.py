@@ -1,9 +1,10 @@
 """One detector pixel, written once in nanoBragg.c's loop order and arithmetic (C 2640-3040).
 
-`pixel_value` is plain scalar code over arrays of the plan, so the CPU driver (exact.py) compiles
-it with njit and a GPU driver can compile the same function as a device function. It returns the
-value C adds to floatimage, the pixel's share of omega_sum, and whether the pixel switched the
-global tricubic interpolation off (the caller applies that in serial order).
+`pixel_value` is plain scalar code over arrays of the plan: the decorators (jit.py) compile it with
+njit for the CPU kernels (exact.py, fast.py), and kernels/cuda_functions.py compiles the same source,
+with every function here, as CUDA device functions. It returns the value C adds to floatimage, the
+pixel's share of omega_sum, and whether the pixel switched the global tricubic interpolation off (the
+caller applies that in serial order).
 """
 import math
 
@@ -89,15 +90,17 @@ def layer_capture(dx, dy, dz, det, prm, thick_tic):
             - math.exp(-(thick_tic + 1) * prm.detector_thickstep * prm.detector_mu / parallax))
 
 
-@pyjit
-def pixel_value(fpixel, spixel, fresh, interpolate, params, det, polar_axis, sources, cells, recip, Fhkl):
+@jit
+def pixel_value(fpixel, spixel, fresh, interpolate, plan):
     """(float value C adds to the pixel, sum of omega over sub-pixels, 1 if interpolation switched off).
 
     fresh: this pixel is the first of its (emulated) OpenMP thread to run the phi loop, so that
     first loop starts from the unrotated cell (cells[0]); every other loop uses the carried
     rotation (cells[1]).  cells[regime, phi_tic, domain, 0:9] = a, b, c after phi and mosaic.
-    params: the plan's parameter record (layout.PARAMS_DTYPE), one element.
+    plan: the plan's arrays as one tuple, in layout.PLAN_ARRAYS order; params is its parameter record
+    (layout.PARAMS_DTYPE), one element.
     """
+    params, det, polar_axis, sources, cells, recip, Fhkl = plan
     prm = params[0]
     oversample = prm.oversample
     os_thick = prm.oversample_thick != 0

@@ -169,9 +169,11 @@ def _to_ushort(x):
 
 
 @jit
-def noise_loop(state, img, fpixels, spixels, x0, x1, y0, y1, adc, idum, out, totals):
-    """C's noise image into out (uint16) over rows y0..y1 and columns x0..x1; totals = (photon sum,
-    overload count) continue from their values, so consecutive row ranges give one call's result."""
+def noise_loop(state, img, fpixels, spixels, roi, adc, idum, out, totals):
+    """C's noise image into out (uint16) over rows y0..y1 and columns x0..x1 (roi = (x0, x1, y0, y1));
+    totals = (photon sum, overload count) continue from their values, so consecutive row ranges give
+    one call's result."""
+    x0, x1, y0, y1 = roi
     # C 3232-3256: rows then columns; only ROI pixels draw (masked ones included).
     st = state[0]
     st.idum = idum[0]
