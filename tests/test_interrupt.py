@@ -97,3 +97,25 @@ def test_a_terminal_gets_a_progress_bar_on_stderr_and_a_pipe_none(tmp_path):
     res = subprocess.run([sys.executable, "-m", "nbnumba", "simulate", *args], cwd=tmp_path,
                          capture_output=True, text=True)
     assert res.returncode == 0 and res.stderr == ""     # (the run above compiled what this one needs)
+
+
+def test_a_signal_while_the_outputs_go_in_place_waits_for_them(tmp_path, monkeypatch, capsys):
+    """SIGINT during the final renames is held back until every output is in place: all files, exit
+    130, and a message that says so."""
+    from nbnumba.cli.simulate import simulate
+    from nbnumba.io import atomic
+    real_replace, sent = os.replace, []
+
+    def replace(src, dst):
+        if not sent and os.path.dirname(os.path.abspath(dst)) == str(tmp_path):    # an output, not a cache file
+            sent.append(dst)
+            os.kill(os.getpid(), signal.SIGINT)       # blocked here: delivered after the last rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    monkeypatch.chdir(tmp_path)
+    rc = simulate("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 16 -seed 1".split())
+    err = capsys.readouterr().err
+    assert sent and rc == 130
+    assert err.splitlines()[-1] == "nbnumba simulate: error: interrupted by SIGINT; after every output was written"
+    assert sorted(os.listdir(tmp_path)) == ["floatimage.bin", "image.pgm", "intimage.img", "noiseimage.img"]

@@ -94,22 +94,25 @@ def _say_if_compiling(p):
 def simulate(args):
     """Runs one simulation from nanoBragg's flags; returns the process exit code."""
     from ..interrupt import Interrupted, stopping_on_signals
+    state = {}
     try:
         with stopping_on_signals():
-            return _simulate(args)
+            return _simulate(args, state)
     except Interrupted as e:
-        _error("interrupted by %s; no output written" % e.name)
+        done = getattr(getattr(state.get("params"), "output_transaction", None), "committed", False)
+        # a signal held back while the outputs were put in place arrives once they all are
+        _error("interrupted by %s; %s" % (e.name, "after every output was written" if done else "no output written"))
         return e.exit_code
 
 
-def _simulate(args):
+def _simulate(args, state):
     from ..outputs import NoiseStream, log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
     from ..progress import LiveProgress
     from ..render import resolve_device, run
     from .argv import parse_argv
     try:
-        p = parse_argv(list(args))
+        p = state["params"] = parse_argv(list(args))
         _check_outputs(p)
         if p.device == "cpu":
             _say_if_compiling(p)

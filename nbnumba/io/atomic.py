@@ -188,6 +188,7 @@ class OutputTransaction:
         self._special = []        # (target, parts, output path)
         self._deferred = []       # (path, parts)
         self._token = None
+        self.committed = False      # every output is in place
         # temporaries left by a transaction that is dropped or by an exit are removed all the same
         self._finalizer = weakref.finalize(self, _remove_all, self._temps)
 
@@ -248,6 +249,7 @@ class OutputTransaction:
                     except OSError as e:
                         raise _named(e, path) from None
                     self._temps.pop(0)
+                self.committed = True       # before a held-back signal can be delivered
         except BaseException:
             self.abort()
             raise
