@@ -331,6 +331,16 @@ def test_device_functions_share_the_cpu_sources():
                 assert not isinstance(value, CPUDispatcher), (name, used)
 
 
+def test_a_cpu_function_left_in_a_target_namespace_is_refused():
+    """jit.in_namespace refuses to build a target's functions while a callee would still be the CPU's
+    (here pixel.py without vecmath's device versions bound): nothing can fall back to CPU code."""
+    from nbnumba.kernels import jit, pixel, vecmath
+    with pytest.raises(TypeError, match=r"nbnumba\.kernels\.pixel: no .* version bound for .*magnitude"):
+        jit.in_namespace(pixel, lambda f: f, {})
+    plain = jit.in_namespace(vecmath, lambda f: f, {})
+    assert set(jit.in_namespace(pixel, lambda f: f, plain)) == set(jit.plain_functions[pixel.__name__])
+
+
 def _nvvm_or_skip():
     from numba import config
     if config.ENABLE_CUDASIM:
