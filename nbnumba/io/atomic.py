@@ -155,20 +155,31 @@ def can_open_for_writing(path):
 class _signals_held:
     """SIGINT and SIGTERM held back (delivered on leaving) while a temporary file is created and
     recorded, and while the renames run: an interrupt can neither leave a temporary file nobody knows
-    of nor some outputs renamed and others not. Main thread on POSIX only."""
+    of nor some outputs renamed and others not.
+
+    Python runs signal handlers in the main thread whichever thread the OS hands a signal to, so
+    blocking the signals in this thread alone would not hold them back while other threads run (the
+    noise pass, numba's): instead the handlers are swapped for one that notes the signal, and a noted
+    signal is raised again on leaving, through the handlers that were there. Main thread only."""
 
     def __enter__(self):
         import signal
         import threading
-        self._old = None
-        if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
-            self._old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        self._old, self._caught = {}, []
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._old[signum] = signal.signal(signum, self._note)
         return self
 
+    def _note(self, signum, frame):
+        self._caught.append(signum)
+
     def __exit__(self, *exc):
-        if self._old is not None:
-            import signal
-            signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
+        import signal
+        for signum, old in self._old.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
+        if self._caught:
+            signal.raise_signal(self._caught[0])
         return False
 
 
