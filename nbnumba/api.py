@@ -7,11 +7,12 @@
     nbnumba.write_outputs(result)                # optional: the files nanoBragg writes
 
 Keywords are nanoBragg.c's variable names in its internal SI units (meters, radians, photons/m^2);
-3-vectors may be given as (x, y, z); N sets Na, Nb and Nc, as -N does. Each keyword is checked
-(nbnumba.config.set_value): an unknown name, a wrong type or an impossible value is a NanoBraggError
-naming it.
+3-vectors may be given as (x, y, z); N sets Na, Nb and Nc, as -N does. A group may be given as a mapping
+of its fields (detector={"distance": 0.1, "fpixels": 128}); the configuration is read and written either
+way (params.detector.distance is params.distance). Each keyword is checked (nbnumba.config.set_value): an
+unknown name, a wrong type or an impossible value is a NanoBraggError naming it.
 """
-from .config import Params, checked_value, set_value
+from .config import Beam, Crystal, Detector, Noise, Outputs, Params, Run, Sampling, checked_value, set_value
 from .errors import NanoBraggError
 from .outputs import log_run_summary, write_outputs
 from .plan import make_plan, save_fdump
@@ -19,7 +20,8 @@ from .render import resolve_device, run
 
 
 def params(argv=None, **keywords):
-    """A configuration from a nanoBragg argument list (optional) and keyword overrides (SI units)."""
+    """A configuration from a nanoBragg argument list (optional) and keyword overrides (SI units): nanoBragg
+    names (distance=0.1) or groups given as mappings (detector={"distance": 0.1})."""
     from .cli.argv import parse_argv    # nanoBragg's argv semantics (and seed defaults) live with the command line
     p = parse_argv([str(a) for a in argv or []])
     for name, value in keywords.items():
@@ -39,5 +41,5 @@ def run_simulation(p, log=None, threads=None, kernel=None, device=None):
     return run(plan, threads=threads, kernel=kernel, device=resolve_device(device, log))
 
 
-__all__ = ["Params", "params", "run_simulation", "write_outputs", "log_run_summary", "save_fdump",
-           "NanoBraggError"]
+__all__ = ["Params", "Beam", "Detector", "Crystal", "Sampling", "Outputs", "Noise", "Run", "params", "run_simulation",
+           "write_outputs", "log_run_summary", "save_fdump", "NanoBraggError"]

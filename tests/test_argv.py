@@ -16,6 +16,7 @@ import pytest
 
 from nbnumba.cli.argv import Params, c_atof, c_atoi, parse_argv
 from nbnumba.cli.flags import all_flags, help_text
+from nbnumba.config import FIELDS
 from nbnumba.errors import NanoBraggError
 
 NOW = 1700000000
@@ -194,7 +195,7 @@ def _check(args, expected, monkeypatch):
     for name, value in expected.items():
         if name != "maskimage":
             setattr(want, name, value)
-    for f in Params.__dataclass_fields__:
+    for f in FIELDS:                    # every nanoBragg name, flat
         if f in C_VARIABLES_NOT_DUMPED:
             continue
         got, exp = getattr(p, f), getattr(want, f)
