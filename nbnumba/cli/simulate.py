@@ -83,12 +83,17 @@ def _check_outputs(p):
 
 
 def _say_if_compiling(p):
-    """One line on stderr before a first run compiles kernels (tens of seconds, once per machine)."""
+    """One line on stderr when a first run starts compiling kernels (tens of seconds, once per
+    machine), with an estimate for what this run still has to compile; nothing when nothing compiles."""
+    from ..kernels import native
     from ..kernels.buildtime import entries_for, notice
-    line = notice(entries_for(p.kernel, p.hklfilename, p.write_pgm, p.calculate_noise))
-    if line:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+
+    def say(_name):
+        line = notice(entries_for(p.kernel, p.hklfilename, p.write_pgm, p.calculate_noise))
+        if line:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    native.before_first_build = say
 
 
 def simulate(args):

@@ -234,7 +234,20 @@ def _obtain(name):
                     os.unlink(path)
             except OSError:
                 pass
+    _announce(name)
     return _build(name, paths, sources_changed=bool(stale))
+
+
+# called once, with the entry's name, just before this process first compiles a cached entry: the
+# command line says there that the wait is a one-time compile (kernels/buildtime.py)
+before_first_build = None
+
+
+def _announce(name):
+    global before_first_build
+    hook, before_first_build = before_first_build, None
+    if hook is not None:
+        hook(name)
 
 
 def is_cached(name):
