@@ -2,10 +2,12 @@
 
 The reciprocal cell comes from -cell (with C's default orientation, including its triclinic
 c*_z quirk C9) or from a MOSFLM matrix, is rotated by the misset, then converted to real space and
-back exactly as C does, so a0/b0/c0 carry the same bits as nanoBragg's.
+back exactly as C does, so a0/b0/c0 carry the same bits as nanoBragg's. build_cell and crystal_size
+read the configuration and return what they settle (Cell, CrystalSize); make_plan applies it.
 """
 import math
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,8 +33,33 @@ def _clamp_angles(sins, coss, log, title, names):
     return sins, coss, [math.atan2(sv, cv) for sv, cv in zip(sins, coss)]
 
 
+class Cell(NamedTuple):
+    """The built cell: real axes a0, b0, c0 (meters), reciprocal a*, b*, c* (1/Angstrom, unrotated by phi
+    or mosaic), the volume V_cell (A^3) and the misset as applied ([0] = 1 once a random one is drawn)."""
+    a0: list
+    b0: list
+    c0: list
+    a_star: list
+    b_star: list
+    c_star: list
+    V_cell: float
+    misset: list
+
+
+class CrystalSize(NamedTuple):
+    """Cells along a, b, c (C's doubles) and the oversampling (auto-selected when it was unset)."""
+    Na: float
+    Nb: float
+    Nc: float
+    oversample: int
+
+
 def build_cell(p, rng, log):
-    """Sets p.a0, p.b0, p.c0 (meters), p.a_star/b_star/c_star (1/Angstrom) and p.V_cell."""
+    """C 1792-2062: the cell from -cell and/or -mat, the misset, and C's real/reciprocal round trip.
+
+    Reads only the configuration (the cell, matrix file, lambda0, misset and misset_seed); draws a random
+    misset from `rng` (the run's shared generator, which it advances) with a seed box of its own.
+    Returns a Cell and changes nothing in p."""
     a = [p.a[0], 0.0, 0.0, 0.0]
     b = [p.b[0], 0.0, 0.0, 0.0]
     c = [p.c[0], 0.0, 0.0, 0.0]
@@ -105,7 +132,7 @@ def build_cell(p, rng, log):
 
     misset = list(p.misset)
     if misset[0] == -1.0:
-        umat = mosaic_rotation_umat(rng, 90.0, p.misset_seed_box)
+        umat = mosaic_rotation_umat(rng, 90.0, np.array([p.misset_seed], np.int64))
         misset[1:4] = umat2misset(umat)
         log("random orientation misset angles: %f %f %f deg" % (misset[1] * RTD, misset[2] * RTD, misset[3] * RTD))
         misset[0] = 1.0
@@ -113,7 +140,6 @@ def build_cell(p, rng, log):
         a_star = vecmath.rotate_v4(a_star, misset[1], misset[2], misset[3])
         b_star = vecmath.rotate_v4(b_star, misset[1], misset[2], misset[3])
         c_star = vecmath.rotate_v4(c_star, misset[1], misset[2], misset[3])
-    p.misset = misset
 
     axb_s = vecmath.cross_v4(a_star, b_star)
     bxc_s = vecmath.cross_v4(b_star, c_star)
@@ -163,11 +189,8 @@ def build_cell(p, rng, log):
     for i, axis in ((1, "X"), (2, "Y"), (3, "Z")):
         log("%s: %11.8f %11.8f %11.8f" % (axis, a_star[i], b_star[i], c_star[i]))
 
-    p.a0 = vecmath.scale_v4(a, 1e-10)
-    p.b0 = vecmath.scale_v4(b, 1e-10)
-    p.c0 = vecmath.scale_v4(c, 1e-10)
-    p.a_star, p.b_star, p.c_star = a_star, b_star, c_star
-    p.V_cell = V_cell
+    return Cell(a0=vecmath.scale_v4(a, 1e-10), b0=vecmath.scale_v4(b, 1e-10), c0=vecmath.scale_v4(c, 1e-10),
+                a_star=a_star, b_star=b_star, c_star=c_star, V_cell=V_cell, misset=misset)
 
 
 def _c_ceil(x):
@@ -182,21 +205,25 @@ def _ieee_div(a, b):
 
 
 def crystal_size(p, log):
-    """C 2064-2101: cell counts from the sample size, the recommended oversampling, the MW print."""
+    """C 2064-2101: cell counts from the sample size, the recommended oversampling, the MW print.
+
+    Reads the cell build_cell settled (a0, b0, c0) and the detector distance place_detector settled,
+    from make_plan's partially settled copy; returns a CrystalSize and changes nothing."""
     a0, b0, c0 = p.a0[0], p.b0[0], p.c0[0]
+    Na, Nb, Nc = p.Na, p.Nb, p.Nc
     if p.sample_x > 0:
-        p.Na = _c_ceil(p.sample_x / a0)
+        Na = _c_ceil(p.sample_x / a0)
     if p.sample_y > 0:
-        p.Nb = _c_ceil(p.sample_y / b0)
+        Nb = _c_ceil(p.sample_y / b0)
     if p.sample_z > 0:
-        p.Nc = _c_ceil(p.sample_z / c0)
-    if p.Na <= 1.0:
-        p.Na = 1.0
-    if p.Nb <= 1.0:
-        p.Nb = 1.0
-    if p.Nc <= 1.0:
-        p.Nc = 1.0
-    xa, xb, xc = a0 * p.Na, b0 * p.Nb, c0 * p.Nc
+        Nc = _c_ceil(p.sample_z / c0)
+    if Na <= 1.0:
+        Na = 1.0
+    if Nb <= 1.0:
+        Nb = 1.0
+    if Nc <= 1.0:
+        Nc = 1.0
+    xa, xb, xc = a0 * Na, b0 * Nb, c0 * Nc
     log("crystal is %g x %g x %g microns" % (xa * 1e6, xb * 1e6, xc * 1e6))
     xmax = xa
     if xmax < xb:
@@ -208,13 +235,15 @@ def crystal_size(p, log):
     recommended = double_to_int(_c_ceil(_ieee_div(3.0 * xmax, reciprocal_pixel_size)))
     if recommended <= 0:
         recommended = 1
-    if p.oversample <= 0:
-        p.oversample = recommended
-        log("auto-selected %d-fold oversampling" % p.oversample)
-    if p.oversample < recommended:
+    oversample = p.oversample
+    if oversample <= 0:
+        oversample = recommended
+        log("auto-selected %d-fold oversampling" % oversample)
+    if oversample < recommended:
         log("WARNING: maximum dimension of sample is %g A" % (xmax * 1e10))
         log("         but reciprocal pixel size is %g A" % (reciprocal_pixel_size * 1e10))
         log("         intensity may vary significantly across a pixel!")
         log("         recommend -oversample %d to work around this" % recommended)
     volume = xa * xb * xc
-    log("approximate MW = %g" % (volume * 1.2e6 * 6.02214179e23 / (p.Na * p.Nb * p.Nc)))
+    log("approximate MW = %g" % (volume * 1.2e6 * 6.02214179e23 / (Na * Nb * Nc)))
+    return CrystalSize(Na=Na, Nb=Nb, Nc=Nc, oversample=oversample)

@@ -9,13 +9,14 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from . import checks, sampling
 from .kernels import vecmath
 from .crystal import build_cell, crystal_size
-from .detector import apply_convention, normalize_axes, place_detector
+from .detector import apply_convention, beam_centre_defaults, detector_size, normalize_axes, place_detector
 from .errors import NanoBraggError
 from .kernels import layout as K
 from .random_numbers import NanoRNG, mosaic_rotation_umat
@@ -49,8 +50,58 @@ class Plan:
         return tuple(np.ascontiguousarray(getattr(self, name)) for name, _, _ in K.PLAN_ARRAYS)
 
 
+class Exposure(NamedTuple):
+    """C 1130-1148: the fluence from -flux/-exposure/-beamsize, the sample clipped to the beam, the flux."""
+    fluence: float
+    flux: float
+    sample_y: float
+    sample_z: float
+
+
+def _exposure(p, log):
+    """C 1130-1148 from the configuration; returns an Exposure and changes nothing."""
+    fluence, flux, sample_y, sample_z = p.fluence, p.flux, p.sample_y, p.sample_z
+    if flux != 0.0 and p.exposure > 0.0 and p.beamsize >= 0:
+        fluence = flux * p.exposure / p.beamsize / p.beamsize
+    if p.beamsize >= 0:
+        if p.beamsize < sample_y:
+            log("WARNING: clipping sample (%g m high) with beam (%g m)" % (sample_y, p.beamsize))
+            sample_y = p.beamsize
+        if p.beamsize < sample_z:
+            log("WARNING: clipping sample (%g m wide) with beam (%g m)" % (sample_z, p.beamsize))
+            sample_z = p.beamsize
+    if p.exposure > 0.0:
+        flux = fluence / p.exposure * p.beamsize * p.beamsize
+    return Exposure(fluence=fluence, flux=flux, sample_y=sample_y, sample_z=sample_z)
+
+
+def _auto_interpolate(p, log):
+    """C 1778-1789: the interpolate flag, chosen from Na, Nb, Nc (as parsed) when it is 2 (auto)."""
+    if p.interpolate > 1:
+        if p.Na <= 2 or p.Nb <= 2 or p.Nc <= 2:
+            log("auto-selected tricubic interpolation of structure factors")
+            return 1
+        log("auto-selected no interpolation")
+        return 0
+    return p.interpolate
+
+
+def _mosaic_umats(p, rng):
+    """C 2436-2458: one rotation matrix per mosaic domain from the mosaic seed, drawn from the shared `rng`
+    (which it advances); domain 0 is then forced aligned. Returns the list of 9-arrays."""
+    mosaic_box = np.array([p.mosaic_seed], np.int64)
+    umats = []
+    for mos in range(p.mosaic_domains):
+        u = mosaic_rotation_umat(rng, p.mosaic_spread, mosaic_box)
+        if mos == 0:
+            u = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])  # domain 0 is forced aligned
+        umats.append(u)
+    return umats
+
+
 def _structure_factors(p, log):
-    """C 2103-2257 (hkl passes, Fdump read) without writing anything yet."""
+    """C 2103-2257 (hkl passes, Fdump read) without writing anything yet: (table or None, table to write
+    as Fdump or None). Reads p.fdump_exists, which make_plan settles at the banner."""
     table = None
     to_write = None
     if p.hklfilename is None:
@@ -93,7 +144,12 @@ def _phi_cells(p):
 
 
 def _sources(p, log):
-    """C 2317-2434: a source file or the divergence x dispersion grid, then unitized directions."""
+    """C 2317-2434: a source file or the divergence x dispersion grid, then unitized directions.
+
+    Reads the settled step counts and ranges and the unitized beam, polar and vert vectors from make_plan's
+    partially settled copy; returns (sources, divsteps): the (n, 4) array of unit directions and lambda,
+    and C's divsteps (the grid points kept by the round cut; p.divsteps as it was with a source file).
+    Changes nothing in p."""
     xs, ys, zs, Is, lams = [], [], [], [], []
     if p.sourcefilename is not None:
         from .io.textfile import read_text_file
@@ -112,6 +168,7 @@ def _sources(p, log):
                 print("WARNING: %s: source %d has a zero position or wavelength (a comment or an "
                       "unterminated last line?); the image will be NaN, as in nanoBragg.c"
                       % (p.sourcefilename, len(xs) - 1), file=sys.stderr)
+    divsteps = p.divsteps
     if not xs:
         grid = []
         with np.errstate(all="ignore"):
@@ -143,7 +200,6 @@ def _sources(p, log):
                 zs.append(v[3])
                 Is.append(weight)
                 lams.append(p.lambda0 * (1.0 + p.dispstep * disp_tic - p.dispersion / 2.0))
-        p.divsteps = divsteps
     n = len(xs)
     log("  created a total of %d sources:" % n)
     src = np.zeros((n, 4))
@@ -153,56 +209,33 @@ def _sources(p, log):
             vecmath.unitize_v4(v)
             src[i] = (v[1], v[2], v[3], lams[i])
             log("%g %g %g   %g %g" % (xs[i], ys[i], zs[i], Is[i], lams[i]))
-    return src
+    return src, divsteps
+
+
+def _settle(p, values):
+    """Applies a set-up step's returned values (a NamedTuple with C's names as fields) to make_plan's
+    private copy p; lists are copied, so nothing the step returned is shared with the settled record."""
+    for name, value in values._asdict().items():
+        setattr(p, name, list(value) if isinstance(value, list) else value)
 
 
 def make_plan(params, log=print):
+    """The Plan of one run, from `params` (never changed).
+
+    make_plan works on a private deep copy `p`, the record of settled nanoBragg variables that the Plan
+    carries as plan.p for the outputs. The set-up steps (detector.detector_size, _exposure,
+    detector.beam_centre_defaults, apply_convention, normalize_axes, place_detector, _auto_interpolate,
+    crystal.build_cell, crystal_size, _structure_factors, _sources, _mosaic_umats and the sampling rules)
+    only read their argument and return values; make_plan applies each result to p (_settle) in C's order,
+    so a later step reads what the earlier ones settled from the partially settled p it is passed."""
     p = copy.deepcopy(params)
     checks.check_values(p)
     # 1118-1170: detector size, fluence, beam centre defaults, ROI
-    if p.fpixels:
-        p.detsize_f = p.pixel_size * p.fpixels
-    if p.spixels:
-        p.detsize_s = p.pixel_size * p.spixels
-    p.fpixels = math.ceil(p.detsize_f / p.pixel_size - 0.5)
-    p.spixels = math.ceil(p.detsize_s / p.pixel_size - 0.5)
-    if p.flux != 0.0 and p.exposure > 0.0 and p.beamsize >= 0:
-        p.fluence = p.flux * p.exposure / p.beamsize / p.beamsize
-    if p.beamsize >= 0:
-        if p.beamsize < p.sample_y:
-            log("WARNING: clipping sample (%g m high) with beam (%g m)" % (p.sample_y, p.beamsize))
-            p.sample_y = p.beamsize
-        if p.beamsize < p.sample_z:
-            log("WARNING: clipping sample (%g m wide) with beam (%g m)" % (p.sample_z, p.beamsize))
-            p.sample_z = p.beamsize
-    if p.exposure > 0.0:
-        p.flux = p.fluence / p.exposure * p.beamsize * p.beamsize
-    if not math.isnan(p.ORGX):
-        p.Fclose = (p.ORGX - 0.5) * p.pixel_size
-    if not math.isnan(p.ORGY):
-        p.Sclose = (p.ORGY - 0.5) * p.pixel_size
-    if math.isnan(p.Fclose):
-        p.Fclose = (p.detsize_f - 0 * p.pixel_size) / 2.0
-    if math.isnan(p.Sclose):
-        p.Sclose = (p.detsize_s + 0 * p.pixel_size) / 2.0
-    if math.isnan(p.Xclose):
-        p.Xclose = p.Fclose
-    if math.isnan(p.Yclose):
-        p.Yclose = p.Sclose
-    if math.isnan(p.Fbeam):
-        p.Fbeam = p.Fclose
-    if math.isnan(p.Sbeam):
-        p.Sbeam = p.Sclose
-    if p.roi_xmin < 0:
-        p.roi_xmin = 0
-    if p.roi_xmax < 0:
-        p.roi_xmax = p.fpixels
-    if p.roi_ymin < 0:
-        p.roi_ymin = 0
-    if p.roi_ymax < 0:
-        p.roi_ymax = p.spixels
-    apply_convention(p)
-    normalize_axes(p, log)
+    _settle(p, detector_size(p))
+    _settle(p, _exposure(p, log))
+    _settle(p, beam_centre_defaults(p))
+    _settle(p, apply_convention(p))
+    _settle(p, normalize_axes(p, log))
 
     log("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17")
     p.fdump_exists = p.hklfilename is None and os.path.isfile(p.dumpfilename)
@@ -234,22 +267,15 @@ def make_plan(params, log=print):
     checks.check_steps(p)
 
     log("%s convention selected." % p.beam_convention.lower())
-    place_detector(p, log)
+    _settle(p, place_detector(p, log))
     checks.check_geometry(p)
 
-    if p.interpolate > 1:
-        if p.Na <= 2 or p.Nb <= 2 or p.Nc <= 2:
-            log("auto-selected tricubic interpolation of structure factors")
-            p.interpolate = 1
-        else:
-            log("auto-selected no interpolation")
-            p.interpolate = 0
+    p.interpolate = _auto_interpolate(p, log)
 
     rng = NanoRNG()
-    p.misset_seed_box = np.array([p.misset_seed], np.int64)
-    build_cell(p, rng, log)
+    _settle(p, build_cell(p, rng, log))
     checks.check_cell(p)
-    crystal_size(p, log)
+    _settle(p, crystal_size(p, log))
 
     table, to_write = _structure_factors(p, log)
     hkls = table.hkls if table is not None else 0
@@ -268,17 +294,10 @@ def make_plan(params, log=print):
     for phi_tic in range(p.phisteps):
         log("phi%d = %g" % (phi_tic, (p.phi0 + p.phistep * phi_tic) * RTD))
 
-    sources = _sources(p, log)
+    sources, p.divsteps = _sources(p, log)
 
     checks.check_work(p, len(sources), table.Fhkl.size if table is not None else 0)
-    mosaic_box = np.array([p.mosaic_seed], np.int64)
-    umats = []
-    for mos in range(p.mosaic_domains):
-        u = mosaic_rotation_umat(rng, p.mosaic_spread, mosaic_box)
-        if mos == 0:
-            u = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])  # domain 0 is forced aligned
-        umats.append(u)
-    p.mosaic_umats = umats
+    p.mosaic_umats = _mosaic_umats(p, rng)
     log("  created a total of %d mosaic domains" % p.mosaic_domains)
 
     if p.oversample <= 0:
