@@ -220,7 +220,7 @@ def _(p, t):
 
 @flag("-samplesize", "-sample_size", line=568, match=lambda tok: "-samplesize" in tok or "-sample_size" in tok,
       nargs="1", units="mm", default="0", section=CRYSTAL, help="crystal size along all axes; sets Na, Nb, Nc")
-def _(p, t):
+def _sample_size(p, t):
     if t.need(1):
         p.sample_x = t.f(1) / 1000
         p.sample_y = t.f(1) / 1000
@@ -229,7 +229,7 @@ def _(p, t):
 
 @flag("-sample_thick", "-sample_x", line=574, match=lambda tok: "-sample_thick" in tok or "-sample_x" in tok,
       nargs="1", units="mm", default="0", section=CRYSTAL, help="crystal size along x (sets Na)")
-def _(p, t):
+def _sample_x(p, t):
     if t.need(1):
         p.sample_x = t.f(1) / 1000
 
@@ -238,7 +238,7 @@ def _(p, t):
       match=lambda tok: "-sample_width" in tok or "-sample_y" in tok or "-width" in tok,
       nargs="1", units="mm", default="0", section=CRYSTAL,
       help="crystal size along y (sets Nb; clipped to -beamsize)")
-def _(p, t):
+def _sample_y(p, t):
     if t.need(1):
         p.sample_y = t.f(1) / 1000
 
@@ -247,43 +247,31 @@ def _(p, t):
       match=lambda tok: "-sample_heigh" in tok or "-sample_z" in tok or "-heigh" in tok,
       nargs="1", units="mm", default="0", section=CRYSTAL,
       help="crystal size along z (sets Nc; clipped to -beamsize)")
-def _(p, t):
+def _sample_z(p, t):
     if t.need(1):
         p.sample_z = t.f(1) / 1000
 
 
-@flag("-xtalsize", "-xtal_size", line=586, match=lambda tok: "-xtalsize" in tok or "-xtal_size" in tok,
-      nargs="1", units="mm", default="0", section=CRYSTAL, help="crystal size along all axes; sets Na, Nb, Nc")
-def _(p, t):
-    if t.need(1):
-        p.sample_x = t.f(1) / 1000
-        p.sample_y = t.f(1) / 1000
-        p.sample_z = t.f(1) / 1000
+# C repeats the four -sample_ branches for -xtal_ (586-603): the same bodies
+flag("-xtalsize", "-xtal_size", line=586, match=lambda tok: "-xtalsize" in tok or "-xtal_size" in tok,
+     nargs="1", units="mm", default="0", section=CRYSTAL,
+     help="crystal size along all axes; sets Na, Nb, Nc")(_sample_size)
 
 
-@flag("-xtal_thick", "-xtal_x", line=592, match=lambda tok: "-xtal_thick" in tok or "-xtal_x" in tok,
-      nargs="1", units="mm", default="0", section=CRYSTAL, help="crystal size along x (sets Na)")
-def _(p, t):
-    if t.need(1):
-        p.sample_x = t.f(1) / 1000
+flag("-xtal_thick", "-xtal_x", line=592, match=lambda tok: "-xtal_thick" in tok or "-xtal_x" in tok,
+     nargs="1", units="mm", default="0", section=CRYSTAL, help="crystal size along x (sets Na)")(_sample_x)
 
 
-@flag("-xtal_width", "-xtal_y", "-width", line=596,
-      match=lambda tok: "-xtal_width" in tok or "-xtal_y" in tok or "-width" in tok,
-      nargs="1", units="mm", default="0", section=CRYSTAL,
-      help="crystal size along y (sets Nb; clipped to -beamsize)")
-def _(p, t):
-    if t.need(1):
-        p.sample_y = t.f(1) / 1000
+flag("-xtal_width", "-xtal_y", "-width", line=596,
+     match=lambda tok: "-xtal_width" in tok or "-xtal_y" in tok or "-width" in tok,
+     nargs="1", units="mm", default="0", section=CRYSTAL,
+     help="crystal size along y (sets Nb; clipped to -beamsize)")(_sample_y)
 
 
-@flag("-xtal_height", "-xtal_heigh*", "-xtal_z", "-height", "-heigh*", line=600,
-      match=lambda tok: "-xtal_heigh" in tok or "-xtal_z" in tok or "-heigh" in tok,
-      nargs="1", units="mm", default="0", section=CRYSTAL,
-      help="crystal size along z (sets Nc; clipped to -beamsize)")
-def _(p, t):
-    if t.need(1):
-        p.sample_z = t.f(1) / 1000
+flag("-xtal_height", "-xtal_heigh*", "-xtal_z", "-height", "-heigh*", line=600,
+     match=lambda tok: "-xtal_heigh" in tok or "-xtal_z" in tok or "-heigh" in tok,
+     nargs="1", units="mm", default="0", section=CRYSTAL,
+     help="crystal size along z (sets Nc; clipped to -beamsize)")(_sample_z)
 
 
 @flag("-density", "-sample_den*", line=604, match=lambda tok: "-density" in tok or "-sample_den" in tok,
