@@ -113,25 +113,20 @@ def frame_bytes(pixels, as_float):
 
 # ------------------------------------------------------------------ values
 
-def _detector_pixels(p, axis):
-    """(pixel count make_plan will settle on, description of where it comes from)."""
+def _detector_axis(p, axis):
+    """Where the size of detector axis 'f' or 's' comes from (a pixel count or a size in mm), refused
+    when it cannot be a size at all."""
     n = getattr(p, axis + "pixels")
-    size = getattr(p, "detsize_" + axis[0])
     if n:
-        if n < 0:
-            flag = _named(p, axis + "pixels", "-detpixels %d" % n)
-            raise NanoBraggError("%s: the detector size must be a positive number of pixels" % flag)
-        size = p.pixel_size * n
         what = _named(p, axis + "pixels", "-detpixels %d" % n)
-    else:
-        flag = "-detsize_%s %s" % (axis[0], _g(size * 1000.0))
-        if _bad(size):
-            raise NanoBraggError("%s: the detector size must be a positive number of mm" % flag)
-        what = flag
-    count = math.ceil(size / p.pixel_size - 0.5)
-    if count < 1:
-        raise NanoBraggError("%s with a %s mm pixel: the detector has no pixel" % (what, _g(p.pixel_size * 1000.0)))
-    return count, what
+        if n < 0:
+            raise NanoBraggError("%s: the detector size must be a positive number of pixels" % what)
+        return what
+    size = getattr(p, "detsize_" + axis)
+    what = "-detsize_%s %s" % (axis, _g(size * 1000.0))
+    if _bad(size):
+        raise NanoBraggError("%s: the detector size must be a positive number of mm" % what)
+    return what
 
 
 _DEG = 180.0 / math.pi
@@ -178,8 +173,14 @@ def check_values(p):
             scale = 1.0 if name.startswith("ORG") else 1000.0
             raise NanoBraggError("%s: the beam centre must be a finite number"
                                  % _named(p, name, "%s %s" % (flag, _g(v * scale))))
-    fpixels, _ = _detector_pixels(p, "f")
-    spixels, _ = _detector_pixels(p, "s")
+    origins = {axis: _detector_axis(p, axis) for axis in "fs"}
+    from .detector import detector_size     # the counts make_plan will settle on
+    size = detector_size(p)
+    fpixels, spixels = size.fpixels, size.spixels
+    for axis, count in (("f", fpixels), ("s", spixels)):
+        if count < 1:
+            raise NanoBraggError("%s with a %s mm pixel: the detector has no pixel"
+                                 % (origins[axis], _g(p.pixel_size * 1000.0)))
     # the region of interest as make_plan settles it, clipped to the detector as the render does
     xmin = p.roi_xmin if p.roi_xmin >= 0 else 0
     xmax = p.roi_xmax if p.roi_xmax >= 0 else fpixels
@@ -234,27 +235,23 @@ def _check_cell_values(p):
 def check_matrix(path):
     """-mat: a readable file whose first nine numbers are finite and span a volume (C ignores a missing
     file and keeps whatever it could not read: a NaN or all-zero image)."""
-    from .io.cscan import CStream
+    from .io.matrix import scan_mat
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
         raise NanoBraggError("-mat %s: %s" % (path, e.strerror or e)) from None
-    stream = CStream(data)
-    values = []
-    for _row in range(3):
-        count, vals = stream.scanf("%lg%lg%lg")
-        values.extend(vals)
-        if count != 3:
-            stream.skip_space()
-            line = data.count(b"\n", 0, stream.pos) + 1
-            if stream.pos >= len(data):
-                raise NanoBraggError("-mat %s: the file ends after %d of the 9 matrix numbers (line %d)"
-                                     % (path, len(values), line))
-            end = data.find(b"\n", stream.pos)
-            word = data[stream.pos:end if end >= 0 else len(data)].split()[0].decode("latin-1")
-            raise NanoBraggError("-mat %s line %d: '%s' is not a number (matrix number %d of 9)"
-                                 % (path, line, word[:40], len(values) + 1))
+    values, stopped = scan_mat(data)
+    if stopped is not None:
+        read = values.index(None)
+        line = data.count(b"\n", 0, stopped) + 1
+        if stopped >= len(data):
+            raise NanoBraggError("-mat %s: the file ends after %d of the 9 matrix numbers (line %d)"
+                                 % (path, read, line))
+        end = data.find(b"\n", stopped)
+        word = data[stopped:end if end >= 0 else len(data)].split()[0].decode("latin-1")
+        raise NanoBraggError("-mat %s line %d: '%s' is not a number (matrix number %d of 9)"
+                             % (path, line, word[:40], read + 1))
     m = np.array(values, dtype=np.float64).reshape(3, 3)
     if not np.isfinite(m).all():
         raise NanoBraggError("-mat %s: the matrix holds a non-finite number" % path)
@@ -338,8 +335,8 @@ def check_work(p, nsources, fhkl_cells=0):
     what = ("%d sources x %d mosaic domains x %d phi steps x -oversample %d^2"
             % (nsources, p.mosaic_domains, p.phisteps, os_))
     _limit(per_pixel, what, MAX_PIXEL_STEPS, "steps per pixel")
-    x0, x1 = max(p.roi_xmin, 0), min(p.roi_xmax, p.fpixels - 1)
-    y0, y1 = max(p.roi_ymin, 0), min(p.roi_ymax, p.spixels - 1)
+    from .render import roi_bounds          # the region the render walks
+    y0, y1, x0, x1 = roi_bounds(p)
     nroi = max(x1 - x0 + 1, 0) * max(y1 - y0 + 1, 0)
     total = nroi * per_pixel * max(p.detector_thicksteps, 1)
     _limit(total, "%d pixels x %s x %d detector layers" % (nroi, what, max(p.detector_thicksteps, 1)),

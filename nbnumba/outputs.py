@@ -136,19 +136,20 @@ class NoiseStream:
         return self._out, float(self._totals[0]), int(self._totals[1])
 
 
-def write_outputs(result, log=print, noise_job=None):
+def write_outputs(result, log=print, noise_job=None, outputs=None):
     """Writes every output file nanoBragg would, printing its log lines; returns the noise image or None.
     noise_job: the NoiseStream that followed this result's render, if any.
 
-    The files are one transaction (nbnumba.io.atomic): each is staged as it is logged and all are put
-    in place at the end; an exception (an interrupt included) leaves no output and no temporary file."""
+    The files are one transaction (nbnumba.io.atomic): `outputs`, if given (it may hold Fdump.bin from
+    save_fdump), else a new one. Each file is staged as it is logged and all are put in place at the
+    end; an exception (an interrupt included) leaves no output and no temporary file."""
     plan = result.plan
     p = plan.p
     if noise_job is None and p.calculate_noise:
         noise_job = NoiseStream(plan)
         noise_job.finish(result.floatimage)
     # every file (and the Fdump cache save_fdump announced) goes into place at the end, or none does
-    with getattr(p, "output_transaction", None) or OutputTransaction():
+    with outputs or OutputTransaction():
         try:
             _write_images(result, log)
         except BaseException:

@@ -340,15 +340,14 @@ def make_plan(params, log=print):
                 steps=steps, fdump_to_write=to_write)
 
 
-def save_fdump(plan, log=print):
+def save_fdump(plan, log=print, outputs=None):
     """C writes Fdump.bin right after reading -hkl (2227-2242); we do it once the inputs are known good:
-    at once, or, where the parameters carry an OutputTransaction (`nbnumba simulate`), together with
-    the images when write_outputs puts them in place (never when the run fails or is interrupted)."""
+    at once, or, given the run's OutputTransaction (`nbnumba simulate`), together with the images when
+    write_outputs puts them in place (never when the run fails or is interrupted)."""
     if plan.fdump_to_write is None:
         return
     from .io.fdump import fdump_parts, write_fdump
     p = plan.p
-    outputs = getattr(p, "output_transaction", None)
     if outputs is not None:
         # the CLI's outputs are one transaction: the dump is written with the images, at the end
         from .io.atomic import can_open_for_writing

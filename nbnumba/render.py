@@ -125,21 +125,15 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None, progress=Non
 
     if noise is not None and hasattr(noise, "remaining_s"):
         first_pass.remaining_s = noise.remaining_s
-    listening = progress is not None or noise is not None
-    render(order, 0, fresh, until, arrays, image, omega, switched, threads=threads,
-           progress=first_pass if listening else None)
-    if not listening:
-        first_pass(n)
+    render(order, 0, fresh, until, arrays, image, omega, switched, threads=threads, progress=first_pass)
     off_at = -1
     if state["off"] >= 0:
         first = state["off"]
-        render(order, first + 1, fresh, first, arrays, image, omega, switched, threads=threads,
-               progress=final if listening else None)
+        render(order, first + 1, fresh, first, arrays, image, omega, switched, threads=threads, progress=final)
         off_at = int(order[first])
     final(n)
-    if stream is not None and (noise is None or n == 0):
-        # the stream always hears of the end, even of an empty list (every pixel masked)
-        stream(image, order, n)
+    if stream is not None:
+        stream(image, order, n)     # the end, also of an empty list (a stream ignores what it has heard)
     sums = np.zeros(3)
     counts = np.zeros(2, np.int64)
     native("statistics")(image, order, block_starts, sums, counts)

@@ -213,7 +213,7 @@ def test_transaction_aborted_leaves_nothing(tmp_path):
 
 
 def test_a_transaction_is_shared_by_copies_of_the_parameters(tmp_path):
-    """make_plan deep-copies the parameters: the copy must stage into the same transaction."""
+    """A transaction stands for one set of files on disk: a copy is the transaction itself."""
     import copy
     txn = OutputTransaction()
     assert copy.deepcopy({"t": txn})["t"] is txn and copy.copy(txn) is txn

@@ -49,10 +49,8 @@ def _check_outputs(p):
 
     Outputs: the four images and, with -hkl, the structure-factor dump; inputs: every file flag and,
     without -hkl, the dump that will be read. An output that is a special file (a device, a FIFO) is
-    written through, not replaced, so it overwrites nothing and needs no writable folder. Then the
-    parameters get the OutputTransaction that stages every output and puts them in place at the end
-    (see nbnumba.io.atomic), so that a run that fails or is interrupted leaves no file."""
-    from ..io.atomic import OutputTransaction, output_target
+    written through, not replaced, so it overwrites nothing and needs no writable folder."""
+    from ..io.atomic import output_target
     inputs = [(flag, getattr(p, name)) for flag, name in _INPUT_FLAGS if getattr(p, name)]
     if p.hklfilename is None and os.path.isfile(p.dumpfilename):
         inputs.append(("-dumpfile", p.dumpfilename))
@@ -79,7 +77,6 @@ def _check_outputs(p):
         folder = os.path.dirname(target)
         if out_flag != "-dumpfile" and (not os.path.isdir(folder) or not os.access(folder, os.W_OK)):
             raise NanoBraggError("cannot write %s: no writable directory %s" % (name, folder))
-    p.output_transaction = OutputTransaction()
 
 
 def _say_if_compiling(p):
@@ -104,21 +101,24 @@ def simulate(args):
         with stopping_on_signals():
             return _simulate(args, state)
     except Interrupted as e:
-        done = getattr(getattr(state.get("params"), "output_transaction", None), "committed", False)
+        done = "outputs" in state and state["outputs"].committed
         # a signal held back while the outputs were put in place arrives once they all are
         _error("interrupted by %s; %s" % (e.name, "after every output was written" if done else "no output written"))
         return e.exit_code
 
 
 def _simulate(args, state):
+    from ..io.atomic import OutputTransaction
     from ..outputs import NoiseStream, log_run_summary, write_outputs
     from ..plan import make_plan, save_fdump
     from ..progress import LiveProgress
     from ..render import resolve_device, run
     from .argv import parse_argv
     try:
-        p = state["params"] = parse_argv(list(args))
+        p = parse_argv(list(args))
         _check_outputs(p)
+        # every output (Fdump.bin too) is staged and put in place at the end, or none is (io.atomic)
+        outputs = state["outputs"] = OutputTransaction()
         if p.device == "cpu":
             _say_if_compiling(p)
         plan = make_plan(p, _out)
@@ -130,14 +130,14 @@ def _simulate(args, state):
         try:
             result = run(plan, threads=p.threads, kernel=p.kernel, device=device, stream=noise, progress=progress)
             progress.close()
-            save_fdump(plan, _out)
+            save_fdump(plan, _out, outputs)
             log_run_summary(result, _out, progress_shown=True)
         except BaseException:
             progress.close()
             if noise is not None:
                 noise.cancel()
             raise
-        write_outputs(result, _out, noise_job=noise)
+        write_outputs(result, _out, noise_job=noise, outputs=outputs)
     except NanoBraggError as e:
         _error(e)
         return e.exit_code

@@ -204,7 +204,7 @@ class OutputTransaction:
         self._finalizer = weakref.finalize(self, _remove_all, self._temps)
 
     def __copy__(self):
-        return self             # one set of files on disk: parameters copied (make_plan) share it
+        return self             # one set of files on disk: a copy is the same transaction
 
     def __deepcopy__(self, memo):
         return self
