@@ -170,8 +170,9 @@ def _write_images(result, log):
     p = result.plan.p
     flat = result.floatimage
     npx = p.fpixels * p.spixels
-    log("writing %s as %d %d-byte floats" % (p.floatfilename, npx, 4))
-    write_float_image(p.floatfilename, flat)
+    if p.write_float:
+        log("writing %s as %d %d-byte floats" % (p.floatfilename, npx, 4))
+        write_float_image(p.floatfilename, flat)
     log("max_I = %g  at %g %g" % (result.max_I, result.max_I_x, result.max_I_y))
     log("mean= %g rms= %g rmsd= %g" % (result.mean, result.rms, result.rmsd))
     scale = p.intfile_scale
@@ -180,9 +181,10 @@ def _write_images(result, log):
         if result.max_I > 0.0:
             scale = 55000.0 / result.max_I
     log("intfile_scale = %g" % scale)
-    ints = int_image(flat, scale, p.adc_offset, p)
-    log("writing %s as %d-byte integers" % (p.intfilename, 2))
-    write_smv(p.intfilename, header_for(p, -1.0), ints)
+    if p.write_int:
+        ints = int_image(flat, scale, p.adc_offset, p)
+        log("writing %s as %d-byte integers" % (p.intfilename, 2))
+        write_smv(p.intfilename, header_for(p, -1.0), ints)
     if p.write_pgm:
         pscale = p.pgm_scale
         if pscale <= 0.0:

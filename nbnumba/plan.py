@@ -99,9 +99,10 @@ def _mosaic_umats(p, rng):
     return umats
 
 
-def _structure_factors(p, log):
+def _structure_factors(p, log, read_table=None):
     """C 2103-2257 (hkl passes, Fdump read) without writing anything yet: (table or None, table to write
-    as Fdump or None). Reads p.fdump_exists, which make_plan settles at the banner."""
+    as Fdump or None). Reads p.fdump_exists, which make_plan settles at the banner. read_table: read_hkl
+    or a stand-in with its signature (a batch worker's cache of parsed files)."""
     table = None
     to_write = None
     if p.hklfilename is None:
@@ -110,9 +111,10 @@ def _structure_factors(p, log):
             log("reading Fs from %s" % p.dumpfilename)
             table = read_fdump(p.dumpfilename, log)
     else:
-        from .io.hkl import read_hkl
-        table = read_hkl(p.hklfilename, p.default_F, log, warn=lambda m: print(m, file=sys.stderr))
-        to_write = table
+        if read_table is None:
+            from .io.hkl import read_hkl as read_table
+        table = read_table(p.hklfilename, p.default_F, log, warn=lambda m: print(m, file=sys.stderr))
+        to_write = table if p.fdump_cache else None
     return table, to_write
 
 
@@ -219,8 +221,9 @@ def _settle(p, values):
         setattr(p, name, list(value) if isinstance(value, list) else value)
 
 
-def make_plan(params, log=print):
-    """The Plan of one run, from `params` (never changed).
+def make_plan(params, log=print, read_table=None):
+    """The Plan of one run, from `params` (never changed). read_table: how -hkl files are read (default
+    io.hkl.read_hkl; a batch worker passes its cache of parsed tables).
 
     make_plan works on a private deep copy `p`, the record of settled nanoBragg variables that the Plan
     carries as plan.p for the outputs. The set-up steps (detector.detector_size, _exposure,
@@ -238,7 +241,7 @@ def make_plan(params, log=print):
     _settle(p, normalize_axes(p, log))
 
     log("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17")
-    p.fdump_exists = p.hklfilename is None and os.path.isfile(p.dumpfilename)
+    p.fdump_exists = p.hklfilename is None and bool(p.fdump_cache) and os.path.isfile(p.dumpfilename)
     if p.hklfilename is None and not p.fdump_exists and p.default_F == 0.0:
         raise NanoBraggError("no structure factors: give -hkl FILE or -default_F F (and no %s was found)"
                              % p.dumpfilename)
@@ -277,7 +280,7 @@ def make_plan(params, log=print):
     checks.check_cell(p)
     _settle(p, crystal_size(p, log))
 
-    table, to_write = _structure_factors(p, log)
+    table, to_write = _structure_factors(p, log, read_table)
     hkls = table.hkls if table is not None else 0
     if hkls == 0:
         p.interpolate = 0

@@ -1089,6 +1089,21 @@ def _(p, v):
     p.gpu_precision = _one_of("-gpu_precision", v, GPU_PRECISIONS)
 
 
+SKIPPABLE = {"floatfile": "write_float", "intfile": "write_int", "dumpfile": "fdump_cache"}
+
+
+@ours("-skip", units=",".join(SKIPPABLE), default="none",
+      help="files nanoBragg.c always writes that this run leaves out, comma-separated: the float image, the "
+           "integer image, the Fdump.bin cache (then neither written with -hkl nor read without it)")
+def _(p, v):
+    names = [n for n in v.split(",") if n]
+    for name in names:
+        if name not in SKIPPABLE:
+            raise NanoBraggError(f"-skip: '{name}' is not one of {', '.join(SKIPPABLE)}")
+    for name, field in SKIPPABLE.items():
+        setattr(p, field, 0 if name in names else 1)
+
+
 # ---------------------------------------------------------------- what the parser and --help read
 
 PASS1 = tuple(f for f in REGISTRY if f.stage == PASS_1)   # C 398-414, in C's order

@@ -8,16 +8,19 @@ from .simulate import simulate as run_simulate
 
 
 class _Commands(click.Group):
-    """`simulate` is defined here; `bench` is imported only when asked for (it pulls in the benchmark
-    harness, about 30 ms that every simulation would otherwise pay)."""
+    """`simulate` is defined here; `bench` and `batch` are imported only when asked for (the benchmark
+    harness costs about 30 ms that every simulation would otherwise pay, Dask more)."""
+
+    LAZY = {"bench": ("..benchmark.command", "bench"), "batch": ("..batch.command", "batch")}
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | {"bench"})
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
 
     def get_command(self, ctx, name):
-        if name == "bench" and name not in self.commands:
-            from ..benchmark.command import bench
-            self.add_command(bench)
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+            module, attr = self.LAZY[name]
+            self.add_command(getattr(importlib.import_module(module, __package__), attr))
         return super().get_command(ctx, name)
 
 

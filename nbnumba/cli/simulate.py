@@ -52,14 +52,18 @@ def _check_outputs(p):
     written through, not replaced, so it overwrites nothing and needs no writable folder."""
     from ..io.atomic import output_target
     inputs = [(flag, getattr(p, name)) for flag, name in _INPUT_FLAGS if getattr(p, name)]
-    if p.hklfilename is None and os.path.isfile(p.dumpfilename):
+    if p.hklfilename is None and p.fdump_cache and os.path.isfile(p.dumpfilename):
         inputs.append(("-dumpfile", p.dumpfilename))
-    outs = [("-floatfile", p.floatfilename), ("-intfile", p.intfilename)]
+    outs = []
+    if p.write_float:
+        outs.append(("-floatfile", p.floatfilename))
+    if p.write_int:
+        outs.append(("-intfile", p.intfilename))
     if p.write_pgm:
         outs.append(("-pgmfile", p.pgmfilename))
     if p.calculate_noise:
         outs.append(("-noisefile", p.noisefilename))
-    if p.hklfilename is not None:
+    if p.hklfilename is not None and p.fdump_cache:
         outs.append(("-dumpfile", p.dumpfilename))      # written with -hkl; unwritable only warns (as in C)
     for out_flag, name in outs:
         try:
