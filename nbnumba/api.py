@@ -41,5 +41,29 @@ def run_simulation(p, log=None, threads=None, kernel=None, device=None):
     return run(plan, threads=threads, kernel=kernel, device=resolve_device(device, log))
 
 
-__all__ = ["Params", "Beam", "Detector", "Crystal", "Sampling", "Outputs", "Noise", "Run", "params", "run_simulation",
+def batch(manifest, out=None, engine="dask", workers=None, threads_per_worker=None, scheduler=None, cluster=None,
+          slurm=None, shard=None, folder=None):
+    """Many images, as `nbnumba batch run` renders them.
+
+    manifest: a manifest file (TOML or JSON Lines) or a list of jobs: argv strings or lists, {"id", "args"}
+    mappings (inputs relative to `folder`, default the working directory), or, with out=None only,
+    (id, Params) pairs. With `out` (a folder), renders every image not already there into its files
+    and returns a runner.Summary; with out=None, returns an iterator of (id, image, statistics) in the
+    order images finish, writing nothing. engine, workers, ...: as the command's options (runner.run_batch)."""
+    from .batch.manifest import jobs_from_list, read_manifest
+    from .batch.runner import run_batch, stream_images
+    if isinstance(manifest, (str, bytes)) or hasattr(manifest, "__fspath__"):
+        jobs = read_manifest(manifest).jobs
+    else:
+        items = list(manifest)
+        configs = [j for j in items if isinstance(j, tuple) and len(j) == 2 and isinstance(j[1], Params)]
+        if configs and out is not None:
+            raise NanoBraggError("configurations can only be streamed (out=None); give argv to write files")
+        jobs = configs if len(configs) == len(items) else jobs_from_list(items, folder)
+    if out is None:
+        return stream_images(jobs, engine, workers, threads_per_worker, scheduler, cluster, slurm)
+    return run_batch(jobs, out, engine, workers, threads_per_worker, scheduler, cluster, slurm, shard, bar=False)
+
+
+__all__ = ["batch", "Params", "Beam", "Detector", "Crystal", "Sampling", "Outputs", "Noise", "Run", "params", "run_simulation",
            "write_outputs", "log_run_summary", "save_fdump", "NanoBraggError"]

@@ -143,6 +143,10 @@ _FINITE = (("phi0", "-phi", _DEG), ("osc", "-osc", _DEG), ("phistep", "-phistep"
 def check_values(p):
     """Pixel size, distance, wavelength, detector size, ROI, crystal size, cell and -mat, and the memory
     of the detector arrays: called by make_plan before it derives anything."""
+    from .config import SKIPPABLE
+    for name in p.skip.split(","):
+        if name not in SKIPPABLE + ("none",):
+            raise NanoBraggError("skip: %r is not one of %s" % (name, ", ".join(SKIPPABLE)))
     if _bad(p.pixel_size):
         raise NanoBraggError("%s: the pixel size must be a positive number of mm"
                              % _named(p, "pixel_size", "-pixel %s" % _g(p.pixel_size * 1000.0)))

@@ -233,9 +233,7 @@ class Outputs(_Group):
     noisefilename: str = "noiseimage.img"    # SMV with Poisson noise
     stoloutfilename: str = "output.stol"     # -stolout: C's name for the stol curve it would write
     write_pgm: int = 1                       # 1: write the PGM picture
-    write_float: int = 1                     # 1: write the float image (-skip floatfile: 0; not in C)
-    write_int: int = 1                       # 1: write the integer image (-skip intfile: 0; not in C)
-    fdump_cache: int = 1                     # 1: read Fdump.bin without -hkl, write it with -hkl (-skip dumpfile: 0)
+    skip: str = "none"                       # files C always writes that are left out: floatfile,intfile,dumpfile
     intfile_scale: float = 0.0               # photons -> ADU of the integer image (0: auto)
     pgm_scale: float = 0.0                   # photons -> grey level of the PGM (0: auto)
     max_I: float = 0.0                       # photons, brightest pixel (C's initial values of its statistics)
@@ -267,6 +265,14 @@ class Run(_Group):
     omp_threads: int = 1                     # the C OpenMP thread count whose results are reproduced
     device: str = "cpu"                      # cpu, cuda or auto
     gpu_precision: str = "double"            # GPU arithmetic (double only, for now)
+
+
+SKIPPABLE = ("floatfile", "intfile", "dumpfile")   # -skip's names (dumpfile: Fdump.bin neither written nor read)
+
+
+def skips(p, name):
+    """Whether the run leaves out file `name` (one of SKIPPABLE), which nanoBragg.c always writes."""
+    return name in p.skip.split(",")
 
 
 GROUPS = {"beam": Beam, "detector": Detector, "crystal": Crystal, "sampling": Sampling, "outputs": Outputs,

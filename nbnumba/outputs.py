@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from .config import skips
 from .io.atomic import OutputTransaction
 from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
@@ -170,7 +171,7 @@ def _write_images(result, log):
     p = result.plan.p
     flat = result.floatimage
     npx = p.fpixels * p.spixels
-    if p.write_float:
+    if not skips(p, "floatfile"):
         log("writing %s as %d %d-byte floats" % (p.floatfilename, npx, 4))
         write_float_image(p.floatfilename, flat)
     log("max_I = %g  at %g %g" % (result.max_I, result.max_I_x, result.max_I_y))
@@ -181,7 +182,7 @@ def _write_images(result, log):
         if result.max_I > 0.0:
             scale = 55000.0 / result.max_I
     log("intfile_scale = %g" % scale)
-    if p.write_int:
+    if not skips(p, "intfile"):
         ints = int_image(flat, scale, p.adc_offset, p)
         log("writing %s as %d-byte integers" % (p.intfilename, 2))
         write_smv(p.intfilename, header_for(p, -1.0), ints)

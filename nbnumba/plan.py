@@ -17,6 +17,7 @@ from . import checks, sampling
 from .kernels import vecmath
 from .crystal import build_cell, crystal_size
 from .detector import apply_convention, beam_centre_defaults, detector_size, normalize_axes, place_detector
+from .config import skips
 from .errors import NanoBraggError
 from .kernels import layout as K
 from .random_numbers import NanoRNG, mosaic_rotation_umat
@@ -114,7 +115,7 @@ def _structure_factors(p, log, read_table=None):
         if read_table is None:
             from .io.hkl import read_hkl as read_table
         table = read_table(p.hklfilename, p.default_F, log, warn=lambda m: print(m, file=sys.stderr))
-        to_write = table if p.fdump_cache else None
+        to_write = None if skips(p, "dumpfile") else table
     return table, to_write
 
 
@@ -241,7 +242,7 @@ def make_plan(params, log=print, read_table=None):
     _settle(p, normalize_axes(p, log))
 
     log("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17")
-    p.fdump_exists = p.hklfilename is None and bool(p.fdump_cache) and os.path.isfile(p.dumpfilename)
+    p.fdump_exists = p.hklfilename is None and not skips(p, "dumpfile") and os.path.isfile(p.dumpfilename)
     if p.hklfilename is None and not p.fdump_exists and p.default_F == 0.0:
         raise NanoBraggError("no structure factors: give -hkl FILE or -default_F F (and no %s was found)"
                              % p.dumpfilename)

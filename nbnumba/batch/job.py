@@ -57,19 +57,20 @@ class TableCache:
         if entry is None:
             lines, warnings = [], []
             table = read_hkl(path, default_F, lines.append, warnings.append)
-            entry = (table, lines, warnings, table.Fhkl.nbytes)
+            entry = (table, lines, warnings, table.Fhkl.nbytes, path)
             with self._lock:
                 self.misses += 1
                 self._tables[key] = entry
                 total = sum(e[3] for e in self._tables.values())
                 while total > self.budget and len(self._tables) > 1:
                     total -= self._tables.pop(next(iter(self._tables)))[3]
-        table, lines, warnings, _ = entry
+        table, lines, warnings, _, first_path = entry
+        # the lines name the file: this one, not the copy that was read first
         for line in lines:
-            log(line)
+            log(line.replace(first_path, path) if first_path != path else line)
         if warn is not None:
             for w in warnings:
-                warn(w)
+                warn(w.replace(first_path, path) if first_path != path else w)
         return table
 
 

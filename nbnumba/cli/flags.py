@@ -34,7 +34,7 @@ import math
 import re
 from typing import Callable, NamedTuple
 
-from ..config import DEVICES, GPU_PRECISIONS, KERNELS, Params
+from ..config import DEVICES, GPU_PRECISIONS, KERNELS, SKIPPABLE, Params
 from ..errors import NanoBraggError
 from ..sampling import RTD  # C: RTD = 180.0*M_1_PI
 
@@ -1089,19 +1089,15 @@ def _(p, v):
     p.gpu_precision = _one_of("-gpu_precision", v, GPU_PRECISIONS)
 
 
-SKIPPABLE = {"floatfile": "write_float", "intfile": "write_int", "dumpfile": "fdump_cache"}
-
-
-@ours("-skip", units=",".join(SKIPPABLE), default="none",
+@ours("-skip", units=",".join(SKIPPABLE), default=_OURS.skip,
       help="files nanoBragg.c always writes that this run leaves out, comma-separated: the float image, the "
            "integer image, the Fdump.bin cache (then neither written with -hkl nor read without it)")
 def _(p, v):
     names = [n for n in v.split(",") if n]
     for name in names:
-        if name not in SKIPPABLE:
+        if name not in SKIPPABLE and name != "none":
             raise NanoBraggError(f"-skip: '{name}' is not one of {', '.join(SKIPPABLE)}")
-    for name, field in SKIPPABLE.items():
-        setattr(p, field, 0 if name in names else 1)
+    p.skip = ",".join(n for n in SKIPPABLE if n in names) or "none"
 
 
 # ---------------------------------------------------------------- what the parser and --help read

@@ -50,20 +50,21 @@ def _check_outputs(p):
     Outputs: the four images and, with -hkl, the structure-factor dump; inputs: every file flag and,
     without -hkl, the dump that will be read. An output that is a special file (a device, a FIFO) is
     written through, not replaced, so it overwrites nothing and needs no writable folder."""
+    from ..config import skips
     from ..io.atomic import output_target
     inputs = [(flag, getattr(p, name)) for flag, name in _INPUT_FLAGS if getattr(p, name)]
-    if p.hklfilename is None and p.fdump_cache and os.path.isfile(p.dumpfilename):
+    if p.hklfilename is None and not skips(p, "dumpfile") and os.path.isfile(p.dumpfilename):
         inputs.append(("-dumpfile", p.dumpfilename))
     outs = []
-    if p.write_float:
+    if not skips(p, "floatfile"):
         outs.append(("-floatfile", p.floatfilename))
-    if p.write_int:
+    if not skips(p, "intfile"):
         outs.append(("-intfile", p.intfilename))
     if p.write_pgm:
         outs.append(("-pgmfile", p.pgmfilename))
     if p.calculate_noise:
         outs.append(("-noisefile", p.noisefilename))
-    if p.hklfilename is not None and p.fdump_cache:
+    if p.hklfilename is not None and not skips(p, "dumpfile"):
         outs.append(("-dumpfile", p.dumpfilename))      # written with -hkl; unwritable only warns (as in C)
     for out_flag, name in outs:
         try:
