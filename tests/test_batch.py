@@ -89,6 +89,22 @@ def resimulate(side, where):
     return {name: sha(where / name) for name in os.listdir(where)}
 
 
+def _live_in_group(pgid):
+    """Pids of the processes of process group pgid that still run (zombies left out: where PID 1 does
+    not reap orphans they stay listed after they exited)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path("/proc", entry, "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] not in "ZX":
+                live.append(int(entry))
+    return live
+
+
 def temporaries(out_dir):
     return [f for f in os.listdir(out_dir) if f.endswith(".tmp")]
 
@@ -413,3 +429,61 @@ def test_skip_leaves_out_files_and_the_fdump_cache(tmp_path):
     assert sha(full / "floatimage.bin") != sha(skipped / "floatimage.bin")      # default_F 3
     res = nbnumba("simulate", *plain, "-skip", "noisefile", cwd=full, check=False)
     assert res.returncode == 9 and "-skip: 'noisefile' is not one of" in res.stderr
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_stops_cleanly_and_a_rerun_finishes(tmp_path, slow_reference, sig, code):
+    """Ctrl-C at a terminal reaches the whole process group (driver and workers); SIGTERM the driver
+    alone. Either way: one line on stderr, exit 128+signal, no temporary file, no process left behind."""
+    path = _slow_manifest(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out", str(out),
+                             "--workers", "2"], start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list(out.glob("*.json"))) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert stderr.strip().splitlines() == ["nbnumba batch: interrupted; images already written are complete, "
+                                           "run the same command again to finish"], stderr
+    assert stdout == "" and not temporaries(out)
+    deadline = time.time() + 10
+    while _live_in_group(proc.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _live_in_group(proc.pid) == []           # every worker process is gone
+    nbnumba("batch", "run", path, "--out", out, "--engine", "serial")
+    assert outputs_of(out) == slow_reference
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """stderr a terminal: a bar of images done of total with a rate; stdout keeps the one-line summary."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    path = manifest(tmp_path, MIXED)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out", str(tmp_path / "o"),
+                             "--engine", "serial"], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out = proc.stdout.read().decode()
+    assert proc.wait(120) == 0
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert "7/7" in text and "image/s" in text and "%|" in text, text[-500:]
+    assert out.startswith("7 images: 7 rendered") and "%|" not in out

@@ -165,7 +165,7 @@ def dask_client(workers=None, threads_per_worker=None, scheduler=None, cluster=N
     tpw = threads_per_worker or 1
     n = workers or max(1, cores // tpw)
     c = LocalCluster(n_workers=n, threads_per_worker=tpw, processes=True, dashboard_address=None,
-                     silence_logs=logging.ERROR)
+                     silence_logs=logging.ERROR, preload=["nbnumba.batch.worker_setup"])
     return Client(c), c
 
 
