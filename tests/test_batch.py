@@ -487,3 +487,13 @@ def test_progress_bar_on_a_terminal(tmp_path):
     text = seen.decode(errors="replace")
     assert "7/7" in text and "image/s" in text and "%|" in text, text[-500:]
     assert out.startswith("7 images: 7 rendered") and "%|" not in out
+
+
+def test_readme_manifest_is_valid(tmp_path):
+    """The manifest the README shows reads as it says: 40 frames and 100 orientations."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    jobs = read_manifest(manifest(tmp_path, block, "series.toml")).jobs
+    assert [j.id for j in jobs][:2] == ["rot_00001", "rot_00002"] and jobs[39].id == "rot_00040"
+    assert jobs[-1].id == "ori_00100" and len(jobs) == 140
+    assert jobs[3].seed == 4
