@@ -462,29 +462,11 @@ def test_interrupt_stops_cleanly_and_a_rerun_finishes(tmp_path, slow_reference, 
 
 def test_progress_bar_on_a_terminal(tmp_path):
     """stderr a terminal: a bar of images done of total with a rate; stdout keeps the one-line summary."""
-    import fcntl
-    import pty
-    import struct
-    import termios
+    from terminal import run_with_terminal_stderr
     path = manifest(tmp_path, MIXED)
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out", str(tmp_path / "o"),
-                             "--engine", "serial"], stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    out = proc.stdout.read().decode()
-    assert proc.wait(120) == 0
-    os.close(master)
-    text = seen.decode(errors="replace")
+    code, out, text = run_with_terminal_stderr([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out",
+                                                str(tmp_path / "o"), "--engine", "serial"], columns=120)
+    assert code == 0
     assert "7/7" in text and "image/s" in text and "%|" in text, text[-500:]
     assert out.startswith("7 images: 7 rendered") and "%|" not in out
 

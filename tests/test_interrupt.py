@@ -67,30 +67,11 @@ def test_a_signal_stops_a_long_render_cleanly(tmp_path, golden_dir, signum, code
 
 
 def test_a_terminal_gets_a_progress_bar_on_stderr_and_a_pipe_none(tmp_path):
-    import pty
+    from terminal import run_with_terminal_stderr
     args = "-kernel exact -cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 256 -mosaic 1 " \
            "-mosaic_dom 4 -nonoise -nopgm -seed 1".split()
-    import fcntl
-    import struct
-    import termios
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))     # a 100-column terminal
-    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "simulate", *args], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:         # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        seen += chunk
-    out = proc.stdout.read().decode()
-    assert proc.wait(120) == 0
-    os.close(master)
-    text = seen.decode(errors="replace")
+    code, out, text = run_with_terminal_stderr([sys.executable, "-m", "nbnumba", "simulate", *args], cwd=tmp_path)
+    assert code == 0
     assert "px" in text and "%|" in text, text[-500:]      # tqdm: done/total pixels, rate, time left
     assert "%|" not in out and "% done" in out
     # stderr that is not a terminal gets no bar (see test_entry's silent runs)
