@@ -479,3 +479,18 @@ def test_readme_manifest_is_valid(tmp_path):
     assert [j.id for j in jobs][:2] == ["rot_00001", "rot_00002"] and jobs[39].id == "rot_00040"
     assert jobs[-1].id == "ori_00100" and len(jobs) == 140
     assert jobs[3].seed == 4
+
+
+def test_importing_dask_jobqueue_keeps_our_ctrl_c():
+    """dask_jobqueue sets SIGINT to sys.exit when imported; the runner puts the handler in place back, so
+    an interrupted SLURM run still stops through nbnumba's handler (exit 130 and its message)."""
+    import importlib.util
+    if importlib.util.find_spec("dask_jobqueue") is None:
+        pytest.skip("dask-jobqueue is not installed")
+    code = ("import signal; from nbnumba.interrupt import stopping_on_signals\n"
+            "from nbnumba.batch.runner import _import_slurm_cluster\n"
+            "with stopping_on_signals() as s:\n"
+            "    _import_slurm_cluster()\n"
+            "    print(signal.getsignal(signal.SIGINT) == s._handle)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout == "True\n", res.stderr

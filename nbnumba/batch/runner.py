@@ -142,6 +142,23 @@ def run_batch(jobs, out_dir, engine="dask", workers=None, threads_per_worker=Non
     return Summary(len(jobs), done, skipped, failed, time.perf_counter() - t0)
 
 
+def _import_slurm_cluster():
+    """dask_jobqueue.SLURMCluster. Importing dask_jobqueue sets a SIGINT handler of its own (sys.exit, in
+    its runner module), which would turn Ctrl-C into a silent exit 0: the handler in place is put back."""
+    import signal
+    import threading
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise NanoBraggError("--cluster slurm needs dask-jobqueue: pip install 'nbnumba[cluster]'") from None
+    finally:
+        if main and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+    return SLURMCluster
+
+
 def dask_client(workers=None, threads_per_worker=None, scheduler=None, cluster=None, slurm=None):
     """A distributed.Client and the cluster this process started for it (None for a scheduler address)."""
     import logging
@@ -152,10 +169,7 @@ def dask_client(workers=None, threads_per_worker=None, scheduler=None, cluster=N
         except (OSError, TimeoutError) as e:
             raise NanoBraggError("--scheduler %s: cannot connect: %s" % (scheduler, e)) from None
     if cluster == "slurm":
-        try:
-            from dask_jobqueue import SLURMCluster
-        except ImportError:
-            raise NanoBraggError("--cluster slurm needs dask-jobqueue: pip install 'nbnumba[cluster]'") from None
+        SLURMCluster = _import_slurm_cluster()
         s = slurm or SlurmOptions()
         c = SLURMCluster(queue=s.queue, account=s.account, cores=s.cores, processes=s.cores, memory=s.memory,
                          walltime=s.walltime, job_extra_directives=list(s.job_extra))
