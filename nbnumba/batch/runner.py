@@ -186,7 +186,7 @@ def dask_client(workers=None, threads_per_worker=None, scheduler=None, cluster=N
 def _run_dask(pending, out_dir, workers, threads_per_worker, scheduler, cluster, slurm, progress):
     from distributed import as_completed
     client, own = dask_client(workers, threads_per_worker, scheduler, cluster, slurm)
-    records = []
+    records, by_future = [], {}
     try:
         slots = max(1, sum(client.nthreads().values())) if not cluster else max(1, (slurm or SlurmOptions()).jobs)
         chunks = _chunks(pending, slots)
@@ -212,7 +212,7 @@ def _run_dask(pending, out_dir, workers, threads_per_worker, scheduler, cluster,
                 records.append(rec)
                 progress.record(rec)
     except BaseException:
-        client.cancel(list(by_future) if "by_future" in locals() else [])
+        client.cancel(list(by_future))
         raise
     finally:
         client.close()
