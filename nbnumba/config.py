@@ -24,7 +24,7 @@ from .errors import NanoBraggError
 
 KERNELS = ("exact", "fast")
 DEVICES = ("cpu", "cuda", "auto")
-GPU_PRECISIONS = ("double",)  # mixed/single precision: not implemented yet
+GPU_PRECISIONS = ("double", "mixed")  # mixed: the fast kernel's sines, ratio and F^2 in float32 (fast_pixel.py)
 
 
 def _vec(*v):
@@ -264,7 +264,7 @@ class Run(_Group):
     threads: int = 0                         # CPU threads (0: every CPU this process may use)
     omp_threads: int = 1                     # the C OpenMP thread count whose results are reproduced
     device: str = "cpu"                      # cpu, cuda or auto
-    gpu_precision: str = "double"            # GPU arithmetic (double only, for now)
+    gpu_precision: str = "double"            # GPU arithmetic of the fast kernel: double or mixed
 
 
 SKIPPABLE = ("floatfile", "intfile", "dumpfile")   # -skip's names (dumpfile: Fdump.bin neither written nor read)

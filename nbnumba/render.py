@@ -82,7 +82,7 @@ def run(plan, threads=0, kernel="exact", device="cpu", stream=None, progress=Non
     the GPU once), last with done == order.size, before the statistics. progress (a
     progress.LiveProgress), if given, is told the same counts and where interpolation switched off."""
     p = plan.p
-    render = renderer(kernel, device)
+    render = renderer(kernel, device, p.gpu_precision)
     order, block_starts = pixel_order(p)
     n = order.shape[0]
     image = np.zeros(p.fpixels * p.spixels, np.float32)

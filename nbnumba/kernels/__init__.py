@@ -4,10 +4,13 @@ rules and the outputs are shared by all of them."""
 KERNELS = ("exact", "fast")
 
 
-def renderer(kernel="exact", device="cpu"):
-    """The render function for a kernel name and a device ('cpu' or 'cuda')."""
+def renderer(kernel="exact", device="cpu", precision="double"):
+    """The render function for a kernel name, a device ('cpu' or 'cuda') and, on the GPU, a precision
+    ('double' or 'mixed'; the CPU kernels are double)."""
     if device == "cuda":
+        import functools
+
         from . import cuda
-        return cuda.render
+        return functools.partial(cuda.render_fast if kernel == "fast" else cuda.render_exact, precision=precision)
     from . import cpu
     return cpu.render_fast if kernel == "fast" else cpu.render_exact

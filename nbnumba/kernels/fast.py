@@ -15,102 +15,17 @@ phi-looping pixel (it starts from the unrotated cell, `fresh`), pixels that stil
 whole plans with oversample_thick/polar/omega (C's running-sum quirks) or a non-integer N.
 """
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic
 
-from .jit import cross, inline, jit, magnitude, unitize
+from .fast_pixel import (grating_parts, polarization_fast, polarization_frame, sincg_fast, sinpi,  # noqa: F401
+                         square_latt2, table_frame, table_slot)
+from .jit import jit, magnitude, unitize
 from .layout import (S_ACC, S_AIRPATH, S_CAPTURE, S_FI, S_OMEGA_PX, S_OMEGA_SUM, S_ON, S_POLAR, S_POS, S_SI, S_SLOT,
                      S_SX, S_SY, S_SZ, S_UX, S_UY, S_UZ, S_VAL, S_W, SQUARE)
 from .pixel import (detector_frame, flat_position, layer_capture, lattice_factor, pixel_value, solid_angle,
                     subpixel_position)
 
-# ---- the lattice factor without libm
-# Why the reduction is exact: with h0 any integer, d = h - h0 is computed without rounding, and for an
-# integer N, sin(pi N h) = +-sin(pi N d) and sin(pi h) = +-sin(pi d); with m = rint(N d) and
-# e = N d - m, sin(pi N d) = +-sin(pi e). Only the square of the lattice factor enters the intensity,
-# so the signs never matter. nanoBragg.c instead calls libm sin on pi*N*h (up to ~1e5 rad), whose own
-# argument rounding is the only difference left (a few 1e-9 relative at most near the zeros).
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a*b + c with one rounding (llvm.fma.f64; a single instruction on FMA hardware)."""
-    if not all(isinstance(t, types.Float) for t in (a, b, c)):
-        return None
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        args = [context.cast(builder, v, t, types.float64) for v, t in zip(args, signature.args)]
-        d = ir.DoubleType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-# sin(pi x) = x * S(x^2) for |x| <= 1/2: Chebyshev fit of degree 7 in x^2 (mpmath, 40 digits), relative
-# error of the float64 evaluation below 4.1e-16 on the whole interval
-S0 = 3.1415926535897927
-S1 = -5.1677127800497855
-S2 = 2.5501640398618677
-S3 = -0.599264528825224
-S4 = 0.08214587881631043
-S5 = -0.0073703643265304155
-S6 = 0.0004659870158043378
-S7 = -2.113362735205297e-05
-
-# adding and subtracting 1.5*2^52 rounds a double of magnitude < 2^51 to the nearest integer
-ROUNDER = 6755399441055744.0
-
-
-@inline
-def sinpi(x):
-    """sin(pi x) for |x| <= 1/2 (a little beyond is still accurate)."""
-    z = x * x
-    p = fma(z, S7, S6)
-    p = fma(z, p, S5)
-    p = fma(z, p, S4)
-    p = fma(z, p, S3)
-    p = fma(z, p, S2)
-    p = fma(z, p, S1)
-    p = fma(z, p, S0)
-    return x * p
-
-
-@inline
-def grating_parts(d, n):
-    """(num, den) with num/den = +-sin(pi n h)/sin(pi h) for d = h - (an integer), integer n >= 1;
-    d == 0 gives (n, 1) as nanoBragg's sincg does for h == 0."""
-    nd = n * d
-    e = nd - ((nd + ROUNDER) - ROUNDER)
-    num = sinpi(e)
-    den = sinpi(d)
-    zero = d == 0.0
-    num = n if zero else num
-    den = 1.0 if zero else den
-    # C skips the factor of an axis with N <= 1: exactly 1, even for a NaN index
-    num = 1.0 if n <= 1.0 else num
-    den = 1.0 if n <= 1.0 else den
-    return num, den
-
-
-@inline
-def square_latt2(h, k, l, h0, k0, l0, Na, Nb, Nc):
-    """F_latt^2 of the parallelepiped crystal from the reduced indices (h0 etc. the nearest integers)."""
-    na, da = grating_parts(h - h0, Na)
-    nb, db = grating_parts(k - k0, Nb)
-    nc, dc = grating_parts(l - l0, Nc)
-    f = (na * nb * nc) / (da * db * dc)
-    return f * f
-
-
-@inline
-def sincg_fast(h, n):
-    """sin(pi n h)/sin(pi h) up to sign (n an integer-valued double >= 1): the unit-tested reference
-    of what the fast kernel computes; |h| < 2^51/n."""
-    h0 = np.ceil(h - 0.5)
-    num, den = grating_parts(h - h0, n)
-    return num / den
+# The scalar formulas (the exact index-space reduction of the lattice factor, the polynomial sinpi, the
+# padded F^2 table's slots, the polarization without atan2) are in fast_pixel.py, shared with the GPU.
 
 
 @jit
@@ -295,31 +210,18 @@ def _dmin_cut(sx, sy, sz, w, on, dmin):
 @jit
 def _polarizations(polar, on, u, incident, kahn, axis):
     """Polarization for pixels still at 0 that this source reaches (u: the diffracted unit vectors'
-    rows ux, uy, uz; incident: ix, iy, iz); returns whether any is still 0.
-    vecmath.polarization_factor's formula with the source's frame (B, E) built once, and
-    cos(2 psi) = (e^2 - b^2) / (e^2 + b^2) for psi = -atan2(b, e) instead of libm's atan2 and cos.
-    Every pixel is computed and the result kept by a select, so that the loop vectorises."""
+    rows ux, uy, uz; incident: ix, iy, iz); returns whether any is still 0. fast_pixel's formula with
+    the source's frame built once; every pixel is computed and the result kept by a select, so that
+    the loop vectorises."""
     ux, uy, uz = u
     ix, iy, iz = incident
-    _, uix, uiy, uiz = unitize(ix, iy, iz)
-    bx, by, bz = cross(axis[0], axis[1], axis[2], uix, uiy, uiz)
-    _, bx, by, bz = unitize(bx, by, bz)
-    ex, ey, ez = cross(uix, uiy, uiz, bx, by, bz)
-    _, ex, ey, ez = unitize(ex, ey, ez)
+    frame = polarization_frame(ix, iy, iz, axis)
     pending = 0
     for j in range(polar.shape[0]):
         todo = (polar[j] == 0.0) & (on[j] != 0)
         # C re-unitizes the diffracted vector in place (quirk D10); later sources see it
         _, dx, dy, dz = unitize(ux[j], uy[j], uz[j])
-        c2t = uix * dx + uiy * dy + uiz * dz
-        c2t_sqr = c2t * c2t
-        e_out = dx * ex + dy * ey + dz * ez
-        b_out = dx * bx + dy * by + dz * bz
-        norm = e_out * e_out + b_out * b_out
-        # atan2(0, 0) is 0 (cos 1); a NaN stays NaN
-        cos2psi = (e_out * e_out - b_out * b_out) / norm if norm > 0.0 else (norm if norm != norm else 1.0)
-        cos2psi = cos2psi if kahn != 0.0 else 1.0
-        value = 0.5 * (1.0 + c2t_sqr - kahn * cos2psi * (1.0 - c2t_sqr))
+        value = polarization_fast(kahn, dx, dy, dz, frame)
         ux[j] = dx if todo else ux[j]
         uy[j] = dy if todo else uy[j]
         uz[j] = dz if todo else uz[j]
@@ -383,7 +285,7 @@ def _square_table(acc, s, w, tables, c, prm, work):
     a0, a1, a2 = cells[c, 0], cells[c, 1], cells[c, 2]
     b0, b1, b2 = cells[c, 3], cells[c, 4], cells[c, 5]
     c0, c1, c2 = cells[c, 6], cells[c, 7], cells[c, 8]
-    lo, top, strides = _table_frame(prm, dims)
+    lo, top, strides = table_frame(prm, dims)
     npx = acc.shape[0]
     for j in range(npx):
         x = sx[j]
@@ -396,33 +298,9 @@ def _square_table(acc, s, w, tables, c, prm, work):
         k0 = np.ceil(k - 0.5)
         l0 = np.ceil(l - 0.5)
         val[j] = w[j] * square_latt2(h, k, l, h0, k0, l0, Na, Nb, Nc)
-        slot[j] = _table_slot(h0, k0, l0, lo, top, strides)
+        slot[j] = table_slot(h0, k0, l0, lo, top, strides)
     for j in range(npx):
         acc[j] += f2[slot[j]] * val[j]
-
-
-@inline
-def _table_frame(prm, dims):
-    """Where the padded F^2 table (padded_f2) starts, its last slot and its strides, per axis."""
-    lo = (prm.h_min - 1.0, prm.k_min - 1.0, prm.l_min - 1.0)
-    top = (dims[0] + 1.0, dims[1] + 1.0, dims[2] + 1.0)
-    sk = dims[2] + 2
-    return lo, top, ((dims[1] + 2) * sk, sk)
-
-
-@inline
-def _table_slot(h0, k0, l0, lo, top, strides):
-    """Flat slot of the whole index (h0, k0, l0) in the padded F^2 table."""
-    return (_slot(h0 - lo[0], top[0]) * strides[0] + _slot(k0 - lo[1], top[1]) * strides[1]
-            + _slot(l0 - lo[2], top[2]))
-
-
-@inline
-def _slot(i, top):
-    """Index into one padded axis: 1..top-1 inside the table, 0 or top outside (NaN -> 0)."""
-    i = i if i > 0.0 else 0.0
-    i = i if i < top else top
-    return np.int64(i)
 
 
 @jit
@@ -436,7 +314,7 @@ def _other_shape(acc, s, w, tables, c, prm, recip):
     Nb = prm.Nb
     Nc = prm.Nc
     fudge = prm.fudge
-    lo, top, strides = _table_frame(prm, dims)
+    lo, top, strides = table_frame(prm, dims)
     for j in range(acc.shape[0]):
         x = sx[j]
         y = sy[j]
@@ -449,7 +327,7 @@ def _other_shape(acc, s, w, tables, c, prm, recip):
         l0 = np.ceil(l - 0.5)
         F_latt = lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip)
         if table:
-            F2 = f2[_table_slot(h0, k0, l0, lo, top, strides)]
+            F2 = f2[table_slot(h0, k0, l0, lo, top, strides)]
             acc[j] += w[j] * F2 * (F_latt * F_latt)
         else:
             acc[j] += w[j] * (F_latt * F_latt)

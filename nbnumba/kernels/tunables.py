@@ -16,8 +16,12 @@ CHUNK = 32
 # (fast._tile vectorises over them); 256 measured fastest
 TILE = 256
 
-# CUDA (kernels/cuda.render): threads per block of the one-thread-per-pixel launch
+# CUDA (kernels/cuda.py): threads per block of every launch
 THREADS_PER_BLOCK = 128
+
+# CUDA fast kernel: threads a launch should have in all; pixels are shared by up to 32 threads each until
+# it does (a 128x128 region alone would leave a large GPU mostly idle: an H100 holds 132 x 2048 threads)
+GPU_THREADS = 1 << 18
 
 # CPU drivers (kernels/cpu._in_pieces): a piece of a render is sized, from the rate measured so far, to
 # take about this long (s) on one thread: short enough to show progress and to stop within a second
