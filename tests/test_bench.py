@@ -97,7 +97,8 @@ def test_cli_quick_json(tmp_path):
     assert data["cases"] == []  # no --reference: no case table
     s = data["summary"]
     assert set(s) == {"steps_per_s_per_core", "sincg_per_s", "lattice_factor_per_s", "noise_pixels_per_s",
-                      "cold_start_s", "warm_start_s", "ratio_vs_reference"}
+                      "cold_start_s", "warm_start_s", "ratio_vs_reference", "gpu_steps_per_s"}
+    assert s["gpu_steps_per_s"] == {}       # no GPU here: the GPU rates are not measured by default
     for key in ("sincg_per_s", "lattice_factor_per_s", "noise_pixels_per_s"):
         assert s[key] > 0
     assert s["steps_per_s_per_core"]["exact"] > 0
@@ -144,3 +145,14 @@ def test_case_runs_take_turns(tmp_path):
     assert got["a"]["ok"] and len(got["a"]["times_s"]) == 3 and got["a"]["median_s"] > 0
     assert not got["b"]["ok"] and "3" in got["b"]["error"] and got["b"]["times_s"] == []
     assert got["c"]["ok"] and len(got["c"]["times_s"]) == 3
+
+
+def test_gpu_rates_without_a_gpu_are_reported_unavailable(monkeypatch):
+    """Asked for by name where no GPU is usable, a GPU rate is a failed measurement with its reason."""
+    from nbnumba.benchmark import suite
+    from nbnumba.kernels import cuda as kc
+    monkeypatch.setattr(kc, "cuda_usable", lambda: False)
+    out = suite.run_bench(only=["gpu_fast_mixed"], quick=True, log=lambda line: None)
+    r = out["micro"]["gpu_fast_mixed"]
+    assert not r["ok"] and "no usable CUDA GPU" in r["error"]
+    assert suite.failures(out) == ["gpu_fast_mixed: " + r["error"]]

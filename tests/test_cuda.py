@@ -161,6 +161,23 @@ def full_case(case, workdir):
     return out
 
 
+def full_fast(workdir):
+    """A whole image through render.run(kernel="fast", device="cuda"): the CPU fast kernel's image and
+    statistics bit for bit in double; mixed within its bound, with its statistics close."""
+    from nbnumba.render import run
+    args = shlex.split("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 -detpixels 24 "
+                       "-pixel 0.4 -mosaic 0.5 -mosaic_dom 3 -phisteps 2 -osc 0.5 -seed 2")
+    cpu = run(_plan(args, workdir), kernel="fast")
+    out = {}
+    for precision in ("double", "mixed"):
+        plan = _plan(args + ["-gpu_precision", precision], workdir)
+        res = run(plan, kernel="fast", device="cuda")
+        out[precision] = _compare(res.floatimage, cpu.floatimage, float(cpu.max_I))
+        out[precision]["stats"] = [res.max_I, res.mean, res.rms, res.rmsd, res.omega_sum]
+    out["cpu_stats"] = [cpu.max_I, cpu.mean, cpu.rms, cpu.rmsd, cpu.omega_sum]
+    return out
+
+
 def interpolation_two_pass(workdir):
     """run()'s serial interpolation shut-off through the CUDA renderer: a synthetic structure-factor
     table whose h range ends inside the image, so the switch happens mid-list and run() re-renders
@@ -183,8 +200,10 @@ def interpolation_two_pass(workdir):
 
     gpu_plan = make()
     gpu = run(gpu_plan, device="cuda")
+    gpu_fast = run(make(), device="cuda", kernel="fast")
     cpu_plan = make()
     cpu = run(cpu_plan)
+    cpu_fast = run(make(), kernel="fast")
     order, fresh = _prepare(cpu_plan)
     n = order.shape[0]
     switched = np.zeros(n, np.int8)
@@ -192,6 +211,8 @@ def interpolation_two_pass(workdir):
     a, b = gpu.floatimage, cpu.floatimage
     return {"switched": gpu.interpolation_off_at >= 0, "first": int(np.argmax(switched)), "of": n,
             "ndiff_cpu": int((a.view(np.uint32) != b.view(np.uint32)).sum()),
+            "ndiff_fast": int((gpu_fast.floatimage.view(np.uint32) != cpu_fast.floatimage.view(np.uint32)).sum()),
+            "fast_switched": gpu_fast.interpolation_off_at == cpu_fast.interpolation_off_at >= 0,
             "nonzero": int(np.count_nonzero(a))}
 
 
@@ -216,8 +237,91 @@ def device_calls(workdir):
     plan = _plan(shlex.split("-cell 100 100 100 90 90 90 -default_F 10 -N 3 -lambda 1 -distance 100 "
                              "-detpixels 6 -pixel 0.5 -oversample 1"), workdir)
     image = run(plan, device="cuda").floatimage
-    return {"counts": counts, "pixels": int(image.size), "nonzero": int(np.count_nonzero(image)),
+    exact_counts = dict(counts)
+    counts.clear()
+    fast = {}
+    for precision in ("double", "mixed"):
+        fns = cf.fast_functions(kc.fast_spec(plan.params, precision))
+        for name in ("fast_pixel_value", "square_latt2", "square_latt2_f32", "sinpi"):
+            kernel = fns[name]
+            body = kernel.fn
+
+            def counted(*args, _body=body, _name=name):
+                counts[_name] = counts.get(_name, 0) + 1
+                return _body(*args)
+            kernel.fn = counted
+        if precision == "double":
+            fast_image = run(plan, device="cuda", kernel="fast").floatimage
+        else:
+            plan.p.gpu_precision = "mixed"
+            run(plan, device="cuda", kernel="fast")
+        fast[precision] = dict(counts)
+        counts.clear()
+    return {"counts": exact_counts, "fast_counts": fast, "pixels": int(image.size),
+            "nonzero": int(np.count_nonzero(image)),
+            "fast_equal": bool(np.array_equal(run(plan, kernel="fast").floatimage, fast_image)),
             "kernel_type": type(cf.pixel_value).__name__, "driver_calls_it": kc.pixel_value is cf.pixel_value}
+
+
+# rendered by the fast GPU kernel (double and mixed) as a few dozen listed pixels each
+FAST_CASES = ["base_mosflm", "phi_carryover_threads3", "mosaic", "mosaic_default_domains", "curved_detector", "detector_thickness", "dmin",
+              "polar_kahn", "nopolar", "round_xtal", "tophat_spots", "oversample3", "water", "mask", "point_pixel",
+              "divergence_round", "oversample_omega_polar"]
+
+
+def pick_few(order, fresh, want):
+    """A few dozen list positions: an even spread, around the brightest pixel and each fresh one."""
+    n = order.shape[0]
+    picks = set(np.linspace(0, n - 1, min(n, 12)).astype(int).tolist())
+    b = int(np.argmax(want[order]))
+    picks.update(range(max(0, b - 4), min(n, b + 5)))
+    for c in np.flatnonzero(fresh).tolist():
+        picks.update(range(max(0, c - 1), min(n, c + 2)))
+    return np.array(sorted(picks), np.int64)
+
+
+def fast_case(case, workdir):
+    """The fast GPU kernel on a few listed pixels: in double the CPU fast kernel's values bit for bit,
+    in mixed the values of the same source compiled for the CPU (fast_pixel_cpu) bit for bit, first with
+    one thread per pixel in blocks of 8, then with pixels shared among threads (a different summation
+    order: within 1e-12 of the peak)."""
+    import functools
+
+    import fast_pixel_cpu as twin
+    from nbnumba.kernels import cpu, tunables
+    from nbnumba.kernels import cuda as kc
+    plan = _case_plan(case, workdir)
+    want_full = _golden_image(case, plan)
+    order, fresh = _prepare(plan)
+    sel = pick_few(order, fresh, want_full)
+    until = -1
+    assert not plan.interpolate       # (interpolating plans: interpolation_two_pass)
+    idx = order[sel]
+    out = {"pixels": int(sel.size), "fresh": int(fresh[sel].sum()), "covered": bool(cpu.covered(plan.params)),
+           "threads_per_pixel": kc.threads_per_pixel(int(sel.size), plan.cells[1].reshape(-1, 9).shape[0], 8)
+           if cpu.covered(plan.params) else 1}
+    cpu_img, cpu_om = _render_subset(cpu.render_fast, plan, order, fresh, sel, until)
+    twin_mixed = twin.render(plan, mixed=True)[0]
+    tunables.THREADS_PER_BLOCK = 8
+    for precision in ("double", "mixed"):
+        if precision == "mixed" and not out["covered"]:
+            continue
+        for label, gpu_threads in (("", 0), ("_shared", 1 << 30)):
+            tunables.GPU_THREADS = gpu_threads
+            t = time.perf_counter()
+            render = functools.partial(kc.render_fast, precision=precision)
+            img, om = _render_subset(render, plan, order, fresh, sel, until)
+            out["seconds_" + precision + label] = time.perf_counter() - t
+            ref = cpu_img[idx] if precision == "double" else twin_mixed[idx]
+            out["ndiff_" + precision + label] = int((img[idx].view(np.uint32) != ref.view(np.uint32)).sum())
+            peak = float(np.abs(ref).max()) or 1.0
+            out["err_" + precision + label] = float(np.abs(img[idx].astype(float) - ref).max() / peak)
+            out["golden_err_" + precision + label] = _compare(img[idx], want_full[idx],
+                                                             float(np.abs(want_full).max()))["maxdiff_over_peak"]
+            out["omega_close_" + precision + label] = bool(np.allclose(om, cpu_om, rtol=1e-12, atol=0))
+    tunables.THREADS_PER_BLOCK = 128
+    tunables.GPU_THREADS = 1 << 18
+    return out
 
 
 def simulator_main():
@@ -226,13 +330,15 @@ def simulator_main():
     work = Path(tempfile.mkdtemp(prefix="nb_cuda_"))
     for f in (GOLDEN / "inputs").iterdir():
         shutil.copy(f, work / f.name)
-    jobs = [(n, subset_case) for n in SUBSET_CASES] + [(n, full_case) for n in FULL_CASES]
+    jobs = ([(n, subset_case) for n in SUBSET_CASES] + [(n, full_case) for n in FULL_CASES]
+            + [("fast:" + n, fast_case) for n in FAST_CASES])
     for name, fn in jobs:
         try:
-            results[name] = fn(cases[name], work)
+            results[name] = fn(cases[name.split(":")[-1]], work)
         except ImportError as e:    # an input reader not written (or importable) yet
             results[name] = {"skip": str(e)}
     results["interpolation_two_pass"] = interpolation_two_pass(work)
+    results["full_fast"] = full_fast(work)
     results["device_calls"] = device_calls(work)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results))
@@ -244,7 +350,7 @@ def simulator_main():
 def sim_results():
     if importlib.util.find_spec("numba.cuda") is None:
         pytest.skip("numba.cuda not installed")
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
@@ -290,6 +396,7 @@ def test_simulator_interpolation_shutoff_two_pass(sim_results):
     r = sim_results["interpolation_two_pass"]
     assert r["switched"] and 0 < r["first"] < r["of"] - 1 and r["nonzero"] > 0, r
     assert r["ndiff_cpu"] == 0, r
+    assert r["ndiff_fast"] == 0 and r["fast_switched"], r
 
 
 def test_simulator_runs_the_device_functions(sim_results):
@@ -301,6 +408,42 @@ def test_simulator_runs_the_device_functions(sim_results):
     assert r["counts"].get("pixel_value") == r["pixels"] == 36 and r["nonzero"] > 0, r
     for name in ("lattice_factor", "subpixel_position", "sincg", "unitize"):
         assert r["counts"].get(name, 0) >= r["pixels"], r
+
+
+@pytest.mark.parametrize("name", FAST_CASES)
+def test_simulator_fast_kernel(sim_results, name):
+    """The fast GPU kernel (blocks of 8 threads): in double, the CPU fast kernel's values bit for bit; in
+    mixed, the same source compiled for the CPU (fast_pixel_cpu) bit for bit and within the mixed bound
+    of nanoBragg.c; the pixel shared among threads within 1e-12 of the peak."""
+    r = sim_results["fast:" + name]
+    assert r["pixels"] >= 20 and r["omega_close_double"], r
+    assert r["ndiff_double"] == 0 and r["golden_err_double"] <= 1e-6, r
+    assert r["err_double_shared"] <= 1e-12 and r["omega_close_double_shared"], r
+    if r["covered"]:
+        assert r["ndiff_mixed"] == 0 and r["golden_err_mixed"] <= 1e-6, r
+        assert r["err_mixed_shared"] <= 1e-6, r
+
+
+def test_simulator_fast_kernel_shares_pixels(sim_results):
+    """Plans with several cells split each pixel among threads (here up to the block of 8)."""
+    assert sim_results["fast:mosaic"]["threads_per_pixel"] == 8
+    assert sim_results["fast:phi_carryover_threads3"]["fresh"] == 3
+
+
+def test_simulator_fast_full_run(sim_results):
+    r = sim_results["full_fast"]
+    assert r["double"]["ndiff"] == 0 and r["double"]["stats"][:4] == r["cpu_stats"][:4], r
+    assert abs(r["double"]["stats"][4] - r["cpu_stats"][4]) <= 1e-12 * r["cpu_stats"][4], r
+    assert r["mixed"]["maxdiff_over_peak"] <= 1e-6 and r["mixed"]["corr"] >= 0.999999, r
+    assert np.allclose(r["mixed"]["stats"], r["cpu_stats"], rtol=1e-5), r
+
+
+def test_simulator_fast_kernel_runs_its_device_functions(sim_results):
+    r = sim_results["device_calls"]
+    assert r["fast_equal"], r
+    double, mixed = r["fast_counts"]["double"], r["fast_counts"]["mixed"]
+    assert double.get("fast_pixel_value", 0) >= r["pixels"] - 1 and double.get("sinpi", 0) > 0, r
+    assert "square_latt2_f32" not in double and mixed.get("square_latt2_f32", 0) > 0 and "sinpi" not in mixed, r
 
 
 def test_device_functions_share_the_cpu_sources():
@@ -395,6 +538,69 @@ def test_kernel_compiles_for_sm90(monkeypatch):
     assert ".entry" in ptx and "sm_90" in ptx
 
 
+@pytest.mark.parametrize("precision", ["double", "mixed"])
+def test_fast_kernel_compiles_for_sm90(monkeypatch, precision):
+    """The fast kernel, specialised for a plan (square crystal, a table, flat detector), compiles for a
+    GPU (no GPU needed); in mixed precision the sines are float32 arithmetic, in double there is none."""
+    _nvvm_or_skip()
+    import numba.cuda.dispatcher as dispatcher
+    from numba import cuda, from_dtype, types
+
+    from nbnumba.kernels import cuda as kc
+    from nbnumba.kernels.layout import PLAN_ARRAYS, SQUARE
+
+    class Device:
+        compute_capability = (9, 0)
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: Device())
+    params = np.zeros(1, PLAN_ARRAYS[0][1])
+    params[0]["xtal_shape"], params[0]["hkls"], params[0]["oversample"] = SQUARE, 10, 1
+    kernel = kc._fast_kernel(kc.fast_spec(params, precision))
+    a = types.Array
+    f8, i8 = types.float64, types.int64
+    plan = tuple(a(from_dtype(dtype), ndim, "C") for _, dtype, ndim in PLAN_ARRAYS)
+    f2 = types.float32 if precision == "mixed" else f8
+    sig = (a(types.int32, 1, "C"), i8, i8, i8, *plan, a(f8, 2, "C"), a(f2, 1, "C"), a(i8, 1, "C"),
+           a(types.float32, 1, "C"), a(f8, 1, "C"))
+    ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
+    assert ".entry" in ptx and "sm_90" in ptx
+    f32_math = any(op in ptx for op in ("fma.rn.f32", "mul.rn.f32", "div.rn.f32"))
+    assert f32_math == (precision == "mixed")
+
+
+def test_gpu_kernels_are_cached_on_disk_by_sources_and_specialisation(monkeypatch, tmp_path):
+    """Both GPU kernels use numba's disk cache; each specialisation is its own cache entry, and a change
+    to any source a kernel is compiled from (its device functions' modules too, which numba's own key
+    leaves out) gives new names, so no stale cubin is ever loaded."""
+    if importlib.util.find_spec("numba.cuda") is None:
+        pytest.skip("numba.cuda not installed")
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        pytest.skip("simulator on in this process")
+    from nbnumba.kernels import cuda as kc
+    from nbnumba.kernels.layout import PLAN_ARRAYS
+    params = np.zeros(1, PLAN_ARRAYS[0][1])
+    params[0]["oversample"] = 1
+    names = set()
+    for precision in ("double", "mixed"):
+        k = kc._fast_kernel(kc.fast_spec(params, precision))
+        assert type(k._cache).__name__ == "CUDACache"
+        names.add(k.py_func.__qualname__)
+    assert len(names) == 2 and all(kc._DIGEST in n for n in names)
+    assert type(kc._render_kernel._cache).__name__ == "CUDACache"
+    assert kc._render_kernel.py_func.__qualname__.endswith(kc._DIGEST)
+    import builtins
+    real_open = builtins.open
+
+    def edited(path, *a, **kw):
+        fh = real_open(path, *a, **kw)
+        if str(path).endswith("fast_pixel.py"):
+            import io
+            return io.BytesIO(fh.read() + b"# an edit\n")
+        return fh
+    monkeypatch.setattr(builtins, "open", edited)
+    assert kc._sources_digest() != kc._DIGEST
+
+
 def test_without_gpu_render_is_a_one_line_error(monkeypatch):
     from numba import config
 
@@ -405,7 +611,7 @@ def test_without_gpu_render_is_a_one_line_error(monkeypatch):
         assert kc.cuda_usable() is False
     elif not config.ENABLE_CUDASIM:
         assert kc.cuda_usable() == bool(kc.cuda.is_available())
-    assert renderer("exact", "cuda") is kc.render
+    assert renderer("exact", "cuda").func is kc.render_exact and renderer("fast", "cuda").func is kc.render_fast
     monkeypatch.setattr(kc, "cuda_usable", lambda: False)
     z = np.zeros(1)
     with pytest.raises(NanoBraggError, match=r"^-device cuda: no usable CUDA GPU \(.+\)$") as e:
@@ -420,15 +626,16 @@ def test_import_without_numba_cuda():
             "from nbnumba.kernels import cuda as kc\n"
             "from nbnumba.errors import NanoBraggError\n"
             "assert kc.cuda is None and kc.cuda_usable() is False\n"
-            "try:\n"
-            "    kc.render(*[None] * 8)\n"
-            "except NanoBraggError as e:\n"
-            "    print(e)\n")
+            "for render in (kc.render_exact, kc.render_fast):\n"
+            "    try:\n"
+            "        render(*[None] * 8)\n"
+            "    except NanoBraggError as e:\n"
+            "        print(e)\n")
     proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == ("-device cuda: no usable CUDA GPU "
-                                   "(numba.cuda is not installed: pip install nbnumba[cuda])")
+    assert proc.stdout.splitlines() == ["-device cuda: no usable CUDA GPU "
+                                        "(numba.cuda is not installed: pip install nbnumba[cuda])"] * 2
 
 
 if __name__ == "__main__":

@@ -68,6 +68,25 @@ def kernel_rate(kernel, pixels=64, repeat=3, plan=None, min_time=0.2):
             "case": args}
 
 
+def gpu_rate(kernel, precision, pixels=1024, repeat=3, plan=None, min_time=0.2):
+    """Inner steps per second on the GPU (whole render.run, the plan's arrays already on the device after
+    the warm-up) for kernel 'exact' or 'fast' in `precision`, on the kernel case's full pixels x pixels
+    frame. ok=False with the error where no GPU is usable."""
+    try:
+        from ..kernels.cuda import cuda_usable
+        from ..render import run
+        if not cuda_usable():
+            raise RuntimeError("no usable CUDA GPU")
+        plan, steps, args = plan or kernel_plan(pixels)
+        plan.p.gpu_precision = precision
+        best, times = _best(lambda: run(plan, kernel=kernel, device="cuda"), repeat, min_time)
+    except Exception as exc:  # noqa: BLE001 - reported, the suite goes on
+        return {"ok": False, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""),
+                "per_s": None, "count": None, "best_s": None, "times_s": []}
+    return {"ok": True, "error": None, "per_s": steps / best, "count": steps, "best_s": best, "times_s": times,
+            "case": args + " -device cuda -kernel %s -gpu_precision %s" % (kernel, precision)}
+
+
 @njit(cache=True)
 def _sincg_loop(hs, n):
     total = 0.0

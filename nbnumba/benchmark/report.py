@@ -21,6 +21,9 @@ MICRO_LABELS = {
     "sincg": ("sincg", "evaluations/s"),
     "lattice_factor": ("lattice factor", "evaluations/s"),
     "noise": ("noise image", "pixels/s"),
+    "gpu_fast_double": ("GPU fast double", "inner steps/s"),
+    "gpu_fast_mixed": ("GPU fast mixed", "inner steps/s"),
+    "gpu_exact_double": ("GPU exact", "inner steps/s"),
 }
 MICRO_NOTES = {
     "sincg": "sin(N x)/sin(x), N=20",
@@ -29,7 +32,7 @@ MICRO_NOTES = {
 
 
 def _micro_note(name, r):
-    if name.startswith("kernel_"):
+    if name.startswith(("kernel_", "gpu_")):
         return "%s steps in %.3f s" % (format(r["count"], ",d"), r["best_s"])
     if name == "noise":
         side = int(round(r["count"] ** 0.5))

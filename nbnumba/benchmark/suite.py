@@ -8,7 +8,9 @@ from . import harness
 
 KERNELS = ("exact", "fast")
 MICRO = ("kernel_exact", "kernel_fast", "sincg", "lattice_factor", "noise")
-SECTIONS = MICRO + ("startup", "cases")
+# on the GPU, when one is usable (or named with --only): kernel and precision, full 1024x1024 frame
+GPU_MICRO = ("gpu_fast_double", "gpu_fast_mixed", "gpu_exact_double")
+SECTIONS = MICRO + GPU_MICRO + ("startup", "cases")
 # work sizes: (kernel detector side, sincg/lattice evaluations, noise image side)
 SIZES = {False: (64, 1_000_000, 1024), True: (16, 100_000, 256)}
 
@@ -34,16 +36,28 @@ def _selection(only, kernels, cases, run_cases):
                 ", ".join(unknown), ", ".join(SECTIONS + tuple(names))))
         picked = set(only)
     else:
-        picked = set(MICRO + ("startup",)) | ({"cases"} if run_cases else set())
-    micro = [m for m in MICRO if m in picked and (not m.startswith("kernel_") or m[7:] in kernels)]
+        picked = set(MICRO + ("startup",)) | ({"cases"} if run_cases else set()) | (set(GPU_MICRO) if _gpu() else set())
+    micro = [m for m in MICRO + GPU_MICRO if m in picked and (not m.startswith("kernel_") or m[7:] in kernels)]
     table = [c for c in cases if "cases" in picked or c["name"] in picked]
     return micro, "startup" in picked, table
+
+
+def _gpu():
+    """A real GPU is usable (not the simulator, whose rates would mean nothing)."""
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return False
+    from ..kernels.cuda import cuda_usable
+    return cuda_usable()
 
 
 def _micro(name, quick, repeat):
     from . import micro
     side, count, noise_side = SIZES[quick]
     t = 0.0 if quick else 0.2
+    if name.startswith("gpu_"):
+        _, kernel, precision = name.split("_")
+        return micro.gpu_rate(kernel, precision, 256 if quick else 1024, repeat, min_time=t)
     if name.startswith("kernel_"):
         return micro.kernel_rate(name[7:], side, repeat, min_time=t)
     if name == "sincg":
@@ -112,6 +126,7 @@ def summary(out):
     m = out["micro"]
     rate = lambda name: m[name]["per_s"] if name in m else None
     s = {"steps_per_s_per_core": {k: rate("kernel_" + k) for k in KERNELS if "kernel_" + k in m},
+         "gpu_steps_per_s": {n[4:]: rate(n) for n in GPU_MICRO if n in m},
          "sincg_per_s": rate("sincg"), "lattice_factor_per_s": rate("lattice_factor"),
          "noise_pixels_per_s": rate("noise"),
          "cold_start_s": {k: v["cold_start_s"] for k, v in out["startup"].items()},

@@ -65,7 +65,32 @@ def _render_body(order, start, fresh, interp_until, params, det, polar_axis, sou
     switched[i] = sw
 
 
-_render_kernel = cuda.jit(_render_body) if cuda is not None else None
+def _sources_digest():
+    """A digest of every source a GPU kernel is compiled from. numba's disk cache keys a kernel by its
+    own file and name only, so the digest goes into each kernel's name: a change to a device function's
+    module (or to the specialisation constants) then compiles anew instead of loading a stale cubin."""
+    import os
+    folder = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.blake2b(digest_size=6)
+    for name in ("cuda.py", "cuda_functions.py", "fast_pixel.py", "pixel.py", "vecmath.py", "jit.py", "layout.py"):
+        with open(os.path.join(folder, name), "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+_DIGEST = _sources_digest()
+
+
+def _cached_kernel(body, space, suffix=""):
+    """cuda.jit(cache=True) of `body` rebuilt over `space`, named for its sources' digest and `suffix`
+    (so that the disk cache tells specialisations and versions apart)."""
+    name = "%s_%s%s" % (body.__name__, _DIGEST, suffix)
+    f = FunctionType(body.__code__, space, name)
+    f.__qualname__ = name
+    return cuda.jit(cache=True)(f)
+
+
+_render_kernel = _cached_kernel(_render_body, globals()) if cuda is not None else None
 
 
 def cuda_usable():
@@ -122,12 +147,16 @@ def _no_contraction():
         nvvm.compile_ir = original
 
 
+def _require_gpu():
+    if not cuda_usable():
+        raise NanoBraggError("-device cuda: no usable CUDA GPU (%s)" % _unusable_reason())
+
+
 @contextlib.contextmanager
 def _cuda_errors():
     """numba.cuda's own errors as one-line messages: no driver/toolkit, a GPU that NVVM cannot
     target, or a failed CUDA call (out of memory, launch failure)."""
-    if not cuda_usable():
-        raise NanoBraggError("-device cuda: no usable CUDA GPU (%s)" % _unusable_reason())
+    _require_gpu()
     try:
         with warnings.catch_warnings():
             # small ROIs launch few blocks; numba's under-utilisation warning is noise here
@@ -148,6 +177,7 @@ def render_exact(order, start, fresh, interp_until, arrays, image, omega, switch
     """cpu.render_exact on the GPU (threads: CPU threads, unused; progress told once, at the end):
     renders order[start:] into the host arrays image (float32, C's store), omega and switched (per list
     position). Same interpolation rule: positions up to and including interp_until keep it on."""
+    _require_gpu()
     if precision != "double":
         raise NanoBraggError("-gpu_precision %s: only the fast kernel has it (-kernel fast)" % precision)
     m = order.shape[0] - start
@@ -282,8 +312,8 @@ def _fast_kernel(spec):
         fns = fast_functions(spec)
         space = dict(globals())
         space.update(fast_pixel_value=fns["fast_pixel_value"], fast_pixel_finish=fns["fast_pixel_finish"])
-        body = FunctionType(_fast_body.__code__, space, _fast_body.__name__)
-        _fast_kernels[spec] = cuda.jit(body)
+        suffix = "".join("_%s%d" % (name[5:].lower(), value) for name, value in spec).replace("-", "m")
+        _fast_kernels[spec] = _cached_kernel(_fast_body, space, suffix)
     return _fast_kernels[spec]
 
 
@@ -312,6 +342,7 @@ def render_fast(order, start, fresh, interp_until, arrays, image, omega, switche
     nor interpolating, the exact kernel for those (or for the whole list when the plan is one the fast
     algorithm does not cover)."""
     from . import cpu
+    _require_gpu()
     named = dict(zip((n for n, _, _ in PLAN_ARRAYS), arrays))
     if not cpu.covered(named["params"]):
         if precision != "double":
@@ -320,7 +351,7 @@ def render_fast(order, start, fresh, interp_until, arrays, image, omega, switche
         render_exact(order, start, fresh, interp_until, arrays, image, omega, switched, threads, progress)
         return
     n = order.shape[0]
-    first_fast = max(start, interp_until + 1)      # positions before it interpolate: exact kernel
+    first_fast = min(max(start, interp_until + 1), n)      # positions before it interpolate: exact kernel
     exact_pos = np.arange(start, first_fast, dtype=np.int64)
     fresh_pos = np.flatnonzero(fresh[first_fast:]) + first_fast
     exact_pos = np.concatenate([exact_pos, fresh_pos])

@@ -18,6 +18,8 @@ Specialisation: the module constants below (SPEC_*) are -1 (decided at run time 
 CPU build; the CUDA build rebinds them per plan to the plan's own values, so each compiled GPU kernel
 has its shape, table, oversampling and detector options as compile-time constants.
 """
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba.core import types
@@ -130,7 +132,8 @@ def grating_parts_f32(d, n):
     one = np.float32(1.0)
     num = sinpi_f32(np.float32(reduced(d, n)))
     den = sinpi_f32(np.float32(d))
-    zero = d == 0.0
+    # below 1e-30 the ratio is n to float32 precision, and the float32 sines would underflow (0/0)
+    zero = abs(d) < 1e-30
     num = np.float32(n) if zero else num
     den = one if zero else den
     num = one if n <= 1.0 else num
@@ -150,11 +153,12 @@ def square_latt2(h, k, l, h0, k0, l0, Na, Nb, Nc):
 
 @inline
 def square_latt2_f32(h, k, l, h0, k0, l0, Na, Nb, Nc):
-    """square_latt2 in mixed precision: a float32 result from float64 indices."""
+    """square_latt2 in mixed precision: a float32 result from float64 indices (a ratio per axis: the
+    product of three small float32 sines could underflow)."""
     na, da = grating_parts_f32(h - h0, Na)
     nb, db = grating_parts_f32(k - k0, Nb)
     nc, dc = grating_parts_f32(l - l0, Nc)
-    f = (na * nb * nc) / (da * db * dc)
+    f = (na / da) * (nb / db) * (nc / dc)
     return f * f
 
 
@@ -165,6 +169,13 @@ def sincg_fast(h, n):
     h0 = np.ceil(h - 0.5)
     num, den = grating_parts(h - h0, n)
     return num / den
+
+
+@inline
+def nearest_index(h):
+    """C's ceil(h - 0.5) as a double (math.ceil, which both targets compile; the tiled CPU kernel uses
+    np.ceil, which vectorises)."""
+    return np.float64(math.ceil(h - 0.5))
 
 
 @inline
@@ -290,9 +301,9 @@ def fast_pixel_value(fpixel, spixel, part, parts, plan, tables):
                         h = cell_list[c, 0] * sx + cell_list[c, 1] * sy + cell_list[c, 2] * sz
                         k = cell_list[c, 3] * sx + cell_list[c, 4] * sy + cell_list[c, 5] * sz
                         l = cell_list[c, 6] * sx + cell_list[c, 7] * sy + cell_list[c, 8] * sz
-                        h0 = np.ceil(h - 0.5)
-                        k0 = np.ceil(k - 0.5)
-                        l0 = np.ceil(l - 0.5)
+                        h0 = nearest_index(h)
+                        k0 = nearest_index(k)
+                        l0 = nearest_index(l)
                         if shape == SQUARE:
                             if SPEC_MIXED == 1:
                                 v = np.float32(wbase) * square_latt2_f32(h, k, l, h0, k0, l0, Na, Nb, Nc)
