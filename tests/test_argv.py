@@ -293,7 +293,7 @@ def test_no_warnings_for_golden_args(monkeypatch):
         ("-threads -1", "-threads: '-1' must be >= 0"),
         ("-kernel slow", "-kernel: 'slow' is not one of exact, fast"),
         ("-device tpu", "-device: 'tpu' is not one of cpu, cuda, auto"),
-        ("-gpu_precision half", "-gpu_precision: 'half' is not one of double"),
+        ("-gpu_precision half", "-gpu_precision: 'half' is not one of double, mixed"),
         ("-kernel", "-kernel needs a value"),
     ],
 )

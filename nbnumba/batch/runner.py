@@ -178,8 +178,10 @@ def dask_client(workers=None, threads_per_worker=None, scheduler=None, cluster=N
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     tpw = threads_per_worker or 1
     n = workers or max(1, cores // tpw)
+    # Dask's own log lines (a worker that outlives a closing scheduler, a slow event loop) would land on the
+    # user's terminal; what matters about an image is in its record, .error file and the summary
     c = LocalCluster(n_workers=n, threads_per_worker=tpw, processes=True, dashboard_address=None,
-                     silence_logs=logging.ERROR, preload=["nbnumba.batch.worker_setup"])
+                     silence_logs=logging.CRITICAL, preload=["nbnumba.batch.worker_setup"])
     return Client(c), c
 
 
