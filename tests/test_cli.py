@@ -76,7 +76,7 @@ def test_help_states_our_true_defaults_and_working_choices():
             for choice in choices.split("|"):       # every listed choice is accepted...
                 assert getattr(parse_argv([flag, choice], now=1), flag[1:]) == choice
             with pytest.raises(NanoBraggError):     # ...and nothing else
-                parse_argv([flag, "mixed" if flag != "-device" else "tpu"], now=1)
+                parse_argv([flag, "quadruple" if flag != "-device" else "tpu"], now=1)
 
 
 def test_help_lists_flags_with_units():
