@@ -170,6 +170,9 @@ class Crystal(_Group):
     gamma: float = 0.0                       # rad
     matfilename: str | None = None           # -mat: MOSFLM A matrix (orientation and cell)
     misset: list = _vec(0.0, 0.0, 0.0, 0.0)  # rad, rotations about x, y, z; [0] = 1 given, -1 random
+    xtal_rotx: float = 0.0                   # rad, a further rotation about lab x after the misset (API only:
+    xtal_roty: float = 0.0                   # rad   the derivatives' rotx, roty, rotz), then about y,
+    xtal_rotz: float = 0.0                   # rad   then about z
     N: int = 1                               # C's int N (the -N keyword sets Na, Nb, Nc)
     Na: float = 1.0                          # unit cells along a (doubles in C, although set with atoi)
     Nb: float = 1.0                          # unit cells along b

@@ -140,6 +140,11 @@ def build_cell(p, rng, log):
         a_star = vecmath.rotate_v4(a_star, misset[1], misset[2], misset[3])
         b_star = vecmath.rotate_v4(b_star, misset[1], misset[2], misset[3])
         c_star = vecmath.rotate_v4(c_star, misset[1], misset[2], misset[3])
+    if p.xtal_rotx != 0.0 or p.xtal_roty != 0.0 or p.xtal_rotz != 0.0:
+        # not in nanoBragg.c: the API's further rotation of the crystal (derivatives' rotx, roty, rotz)
+        a_star = vecmath.rotate_v4(a_star, p.xtal_rotx, p.xtal_roty, p.xtal_rotz)
+        b_star = vecmath.rotate_v4(b_star, p.xtal_rotx, p.xtal_roty, p.xtal_rotz)
+        c_star = vecmath.rotate_v4(c_star, p.xtal_rotx, p.xtal_roty, p.xtal_rotz)
 
     axb_s = vecmath.cross_v4(a_star, b_star)
     bxc_s = vecmath.cross_v4(b_star, c_star)

@@ -80,9 +80,10 @@ def lattice_factor(s, hkl, hkl0):
     Na, Nb, Nc = s["Na"], s["Nb"], s["Nc"]
     if s["shape"] == SQUARE:
         F = 1.0
-        for x, N in zip(hkl, (Na, Nb, Nc)):
+        for x, x0, N in zip(hkl, hkl0, (Na, Nb, Nc)):
             if N > 1:
-                F *= sincg(math.pi * x, N)
+                # C's form; a non-integer N (API only) through the offset from the nearest node
+                F *= sincg(math.pi * x, N) if N == math.floor(N) else sincg(math.pi * (x - x0), N)
         return F
     dh = np.asarray(hkl) - np.asarray(hkl0, dtype=np.float64)
     if s["shape"] == ROUND:

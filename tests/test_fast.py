@@ -187,26 +187,43 @@ def test_fresh_and_interpolating_pixels_go_exact(inputs_dir, monkeypatch):
 
 
 def test_coverage_rules():
-    """The tiled path needs integer N (the reduction) and no oversample_* flags (running-sum quirks);
-    -N is read as an integer, but the Python API can set any N."""
+    """The tiled path takes any N (the reduced lattice factor) but not the oversample_* flags (C's
+    running-sum quirks); -N is read as an integer, but the Python API can set any N."""
     plan = plan_for("-cell 100 100 100 90 90 90 -default_F 1 -N 5 -detpixels 8".split())
     assert covered(plan.params)
     params = plan.params.copy()
     params[0]["Nb"] = 2.5
-    assert not covered(params)
+    assert covered(params)
     for flag in ("-oversample_thick", "-oversample_polar", "-oversample_omega"):
         p = plan_for("-cell 100 100 100 90 90 90 -default_F 1 -N 5 -detpixels 8".split() + [flag])
         assert not covered(p.params)
 
 
-def test_non_integer_n_renders_exact():
+def _n_plan(Na):
     from nbnumba.api import params as api_params
-    params = api_params("-cell 100 100 100 90 90 90 -default_F 10 -lambda 1 -distance 100 -detpixels 16 "
-                        "-pixel 0.1 -oversample 1".split(), Na=2.5, Nb=3.0, Nc=4.0)
-    plan = make_plan(params, lambda line: None)
-    want = run(plan, kernel="exact").floatimage
-    got = run(plan, kernel="fast").floatimage
-    assert np.array_equal(want.view(np.uint32), got.view(np.uint32))
+    params = api_params("-cell 100 100 100 90 90 90 -misset 3 7 11 -default_F 10 -lambda 1 -distance 100 "
+                        "-detpixels 32 -pixel 0.3 -oversample 1".split(), Na=Na, Nb=3.0, Nc=4.0)
+    return make_plan(params, lambda line: None)
+
+
+def test_non_integer_n_renders_the_reduced_lattice_factor():
+    """A non-integer N is rendered through sin(pi N d)/sin(pi d), d = h - h0, by both kernels: the fast
+    and exact images agree, the image is continuous across an integer N (where the reduced form is C's
+    sin(pi N h)/sin(pi h) up to a sign the square removes), and one pixel matches the formula by hand."""
+    plan = _n_plan(2.5)
+    exact = run(plan, kernel="exact").floatimage
+    assert_close(exact, run(plan, kernel="fast").floatimage)
+    at_three = run(_n_plan(3.0), kernel="exact").floatimage
+    assert_close(at_three, run(_n_plan(3.0 + 1e-9), kernel="exact").floatimage)
+    assert_close(at_three, run(_n_plan(3.0 + 1e-9), kernel="fast").floatimage)
+    # one pixel by hand: the factor of a along with C's others, from the same plan
+    from reference import pixel_intensity
+    for Na in (2.5, 3.7):
+        plan = _n_plan(Na)
+        img = run(plan, kernel="exact").image
+        for idx in (int(np.argmax(img)), 37, 300):
+            want = pixel_intensity(plan, idx % plan.p.fpixels, idx // plan.p.fpixels)
+            assert math.isclose(img.reshape(-1)[idx], want, rel_tol=1e-6), (Na, idx, want)
 
 
 # ---------------------------------------------------------------- the reduced grating factor

@@ -117,6 +117,7 @@ def _cached(**options):
 # simulator). Calling a `jit` function from Python crashes the process: give it `pyjit` instead.
 jit = _cached(error_model="numpy", no_cpython_wrapper=True)
 pyjit = _cached(error_model="numpy")
+threaded = _cached(error_model="numpy", nogil=True)     # called from Python by several threads at once
 inline = _cached(inline="always", error_model="numpy")
 
 

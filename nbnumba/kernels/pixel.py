@@ -208,12 +208,14 @@ def lattice_factor(shape, h, k, l, h0, k0, l0, Na, Nb, Nc, fudge, recip):
     """F_latt for the four crystal shapes (C 2822-2865)."""
     F_latt = 1.0
     if shape == SQUARE:
+        # C's sin(pi N h)/sin(pi h); for a non-integer N (the API's, C reads N as an integer) the reduced
+        # sin(pi N d)/sin(pi d) with d = h - h0, which is smooth in N where C's form is singular at peaks
         if Na > 1:
-            F_latt *= sincg(math.pi * h, Na)
+            F_latt *= sincg(math.pi * h, Na) if Na == math.floor(Na) else sincg(math.pi * (h - h0), Na)
         if Nb > 1:
-            F_latt *= sincg(math.pi * k, Nb)
+            F_latt *= sincg(math.pi * k, Nb) if Nb == math.floor(Nb) else sincg(math.pi * (k - k0), Nb)
         if Nc > 1:
-            F_latt *= sincg(math.pi * l, Nc)
+            F_latt *= sincg(math.pi * l, Nc) if Nc == math.floor(Nc) else sincg(math.pi * (l - l0), Nc)
     elif shape == ROUND:
         hrad_sqr = (h - h0) * (h - h0) * Na * Na + (k - k0) * (k - k0) * Nb * Nb + (l - l0) * (l - l0) * Nc * Nc
         F_latt = Na * Nb * Nc * 0.723601254558268 * sinc3(math.pi * math.sqrt(hrad_sqr * fudge))
