@@ -71,10 +71,14 @@ def _cell_getter(index):
 
 
 PARAMETERS = {
-    "distance": Parameter("mm", 1e-3, True, lambda p, s: s.distance * 1e3, _setter("distance", 1e-3)),
-    "Xbeam": Parameter("mm", 1e-4, True, lambda p, s: s.Xbeam * 1e3, _setter("Xbeam", 1e-3)),
-    "Ybeam": Parameter("mm", 1e-4, True, lambda p, s: s.Ybeam * 1e3, _setter("Ybeam", 1e-3)),
-    "lambda": Parameter("A", 1e-6, True, lambda p, s: s.lambda0 * 1e10, _setter("lambda0", 1e-10)),
+    # the user's value where the configuration has one (the set-up may settle another, e.g. the distance
+    # along the beam with -twotheta), the settled one where it is a convention's default (the beam centre)
+    "distance": Parameter("mm", 1e-3, True, lambda p, s: p.distance * 1e3, _setter("distance", 1e-3)),
+    "Xbeam": Parameter("mm", 1e-4, True, lambda p, s: (s.Xbeam if math.isnan(p.Xbeam) else p.Xbeam) * 1e3,
+                       _setter("Xbeam", 1e-3)),
+    "Ybeam": Parameter("mm", 1e-4, True, lambda p, s: (s.Ybeam if math.isnan(p.Ybeam) else p.Ybeam) * 1e3,
+                       _setter("Ybeam", 1e-3)),
+    "lambda": Parameter("A", 1e-6, True, lambda p, s: p.lambda0 * 1e10, _setter("lambda0", 1e-10)),
     "Na": Parameter("cells", 1e-4, True, lambda p, s: s.Na, _setter("Na", 1.0)),
     "Nb": Parameter("cells", 1e-4, True, lambda p, s: s.Nb, _setter("Nb", 1.0)),
     "Nc": Parameter("cells", 1e-4, True, lambda p, s: s.Nc, _setter("Nc", 1.0)),
@@ -132,6 +136,9 @@ def perturbed_plan(params, base, name, value, fluence_scale=1.0):
     if name is not None:
         if name in CELL and (not q.user_cell or q.matfilename is not None):
             raise NanoBraggError("%s: cell parameters need a cell from -cell (and no -mat)" % name)
+        if name in CELL and (q.sample_x > 0 or q.sample_y > 0 or q.sample_z > 0):
+            raise NanoBraggError("%s: the crystal size (-xtalsize, -samplesize) makes N a step function of the "
+                                 "cell; no derivative" % name)
         PARAMETERS[name].set(q, value)
     plan = make_plan(q, _quiet)
     plan.params[0]["fluence"] *= fluence_scale
@@ -163,6 +170,11 @@ def derivatives(params, wrt, method="analytic", threads=0, richardson=False, ste
     names = _check_names(wrt, method)
     base = base_plan(params)
     values = {n: PARAMETERS[n].get(params, base.p) for n in names}
+    for n in names:
+        if n in ("Na", "Nb", "Nc") and values[n] <= 1.0:
+            raise NanoBraggError("%s = %g: nanoBragg leaves the lattice factor of an axis with N <= 1 out; "
+                                 "no derivative there" % (n, values[n]))
+        _check_base_point(params, base, n, values[n])
     shape = (base.p.spixels, base.p.fpixels)
     if method == "analytic":
         image, d = render(base, setup_jacobian(params, base, names, values, steps), threads)
@@ -177,6 +189,22 @@ def derivatives(params, wrt, method="analytic", threads=0, richardson=False, ste
                 diff = (4.0 * _central(params, base, n, values[n], h / 2.0, threads) - diff) / 3.0
             out[n] = diff.reshape(shape)
     return Derivatives(image.reshape(shape), out, values, {n: PARAMETERS[n].units for n in names}, method)
+
+
+def _check_base_point(params, base, name, value):
+    """The plan with `name` set to its own value must be the base plan (or the derivative would be taken
+    somewhere else): refused where it is not."""
+    if name == "fluence":
+        return
+    same = perturbed_plan(params, base, name, value)
+    for a, b in ((same.det, base.det), (same.sources, base.sources), (same.cells, base.cells)):
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0.0):
+            raise NanoBraggError("%s: setting it to its own value (%g %s) changes this plan; no derivative"
+                                 % (name, value, PARAMETERS[name].units))
+    for field in FOLLOWED + CONSTANT:
+        if not math.isclose(same.params[0][field], base.params[0][field], rel_tol=1e-12, abs_tol=0.0):
+            raise NanoBraggError("%s: setting it to its own value (%g %s) changes this plan's %s; no derivative"
+                                 % (name, value, PARAMETERS[name].units, field))
 
 
 def _central(params, base, name, value, h, threads):

@@ -13,7 +13,8 @@ there is analytic:
 * scattering vector s = (u - i)/lambda -> h = a.s (a, b, c the rotated cell of the step);
 * the reduced lattice factor f^2 = (sin(pi N d)/sin(pi d))^2 per axis, d = h - h0, through
   d(f^2)/dd = 2 (S_e/S_d) pi (N C_e S_d - S_e C_d)/S_d^2 and d(f^2)/dN = 2 (S_e/S_d) pi d C_e/S_d with
-  S_x = sin(pi x), C_x = cos(pi x), e the reduced N d (the signs that reduction drops cancel in f^2);
+  S_x = sin(pi x), C_x = cos(pi x), e the reduced N d (the signs that reduction drops cancel in f^2),
+  and the series of sin(N x)/sin(x) where N d is so small that the first form cancels;
   F^2 from the table is piecewise constant in h.
 
 To keep the per-step cost small, the sum over cells is not differentiated per parameter: a step adds
@@ -46,7 +47,15 @@ def axis_parts(d, n):
     sd = sinpi(d)
     cd = sinpi(0.5 - abs(d))
     f = se / sd
-    return f * f, 2.0 * f * PI * (n * ce * sd - se * cd) / (sd * sd), 2.0 * f * PI * d * ce / sd
+    if abs(nd) < 1e-3:
+        # n ce sd - se cd cancels to O(d^3) here: the series of sin(n x)/sin(x) in x = pi d instead,
+        # f' = pi n (-(n^2-1) x/3 + (n^2-1)(3n^2-7) x^3/90), relative error below 1e-9
+        x = PI * d
+        m = n * n - 1.0
+        df = PI * n * x * (-m / 3.0 + m * (3.0 * n * n - 7.0) * x * x / 90.0)
+    else:
+        df = PI * (n * ce * sd - se * cd) / (sd * sd)
+    return f * f, 2.0 * f * df, 2.0 * f * PI * d * ce / sd
 
 
 @threaded
