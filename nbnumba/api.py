@@ -65,5 +65,17 @@ def batch(manifest, out=None, engine="dask", workers=None, threads_per_worker=No
     return run_batch(jobs, out, engine, workers, threads_per_worker, scheduler, cluster, slurm, shard, bar=False)
 
 
-__all__ = ["batch", "Params", "Beam", "Detector", "Crystal", "Sampling", "Outputs", "Noise", "Run", "params", "run_simulation",
+def derivatives(params, wrt, method="analytic", threads=0, richardson=False, steps=None):
+    """The float64 image and its derivative with respect to each named parameter (nbnumba.derivatives)."""
+    from .derivatives import derivatives as run
+    return run(params, wrt, method, threads, richardson, steps)
+
+
+def refine(params, observed, names, max_nfev=50, max_chi2=3.0, threads=0):
+    """Least-squares fit of the named parameters of `params` to an observed image (nbnumba.refine)."""
+    from .refine import refine as run
+    return run(params, observed, names, max_nfev, max_chi2, threads)
+
+
+__all__ = ["batch", "derivatives", "refine", "Params", "Beam", "Detector", "Crystal", "Sampling", "Outputs", "Noise", "Run", "params", "run_simulation",
            "write_outputs", "log_run_summary", "save_fdump", "NanoBraggError"]

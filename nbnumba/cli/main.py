@@ -11,7 +11,8 @@ class _Commands(click.Group):
     """`simulate` is defined here; `bench` and `batch` are imported only when asked for (the benchmark
     harness costs about 30 ms that every simulation would otherwise pay, Dask more)."""
 
-    LAZY = {"bench": ("..benchmark.command", "bench"), "batch": ("..batch.command", "batch")}
+    LAZY = {"bench": ("..benchmark.command", "bench"), "batch": ("..batch.command", "batch"),
+            "refine": (".refine", "refine")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
