@@ -292,6 +292,8 @@ def render(plan, dplan=None, threads=0):
         dplan = (np.zeros((0, 5, 3)), np.zeros((0,) + plan.sources.shape), np.zeros((0, 2 * ncells, 9)),
                  np.zeros((0, len(FOLLOWED))))
     P = dplan[3].shape[0]
+    moves_cells = np.array([bool(np.any(dplan[2][t])) for t in range(P)], np.int8)
+    dplan = tuple(dplan) + (moves_cells,)
     npx = p.fpixels * p.spixels
     image = np.zeros(npx)
     dimage = np.zeros((P, npx))

@@ -24,7 +24,8 @@ the parameters' input derivatives once per pixel or per sub-pixel and source.
 """
 import numpy as np
 
-from .fast_pixel import polarization_fast, polarization_frame, sinpi, square_latt2, table_frame, table_slot
+from .fast_pixel import (grating_parts, polarization_fast, polarization_frame, reduced, sinpi, table_frame,
+                         table_slot)
 from .jit import inline, jit, magnitude, threaded, unitize
 from .pixel import detector_frame, flat_position, layer_capture, solid_angle
 
@@ -34,35 +35,33 @@ PI = 3.141592653589793
 
 
 @inline
-def axis_parts(d, n):
-    """(f^2, d(f^2)/dd, d(f^2)/dN) of one axis of the parallelepiped lattice factor at d = h - h0."""
+def axis_derivatives(d, n, num, den):
+    """(d(f^2)/dd, d(f^2)/dN) of one axis of the parallelepiped lattice factor at d = h - h0, from the
+    (num, den) of fast_pixel.grating_parts (f = num/den, the value the image uses)."""
     if n <= 1.0:                       # C leaves the factor out
-        return 1.0, 0.0, 0.0
+        return 0.0, 0.0
     if d == 0.0:
-        return n * n, 0.0, 2.0 * n
-    nd = n * d
-    e = nd - ((nd + 6755399441055744.0) - 6755399441055744.0)
-    se = sinpi(e)
+        return 0.0, 2.0 * n
+    f = num / den
+    e = reduced(d, n)
     ce = sinpi(0.5 - abs(e))
-    sd = sinpi(d)
-    cd = sinpi(0.5 - abs(d))
-    f = se / sd
-    if abs(nd) < 1e-3:
+    if abs(n * d) < 1e-3:
         # n ce sd - se cd cancels to O(d^3) here: the series of sin(n x)/sin(x) in x = pi d instead,
         # f' = pi n (-(n^2-1) x/3 + (n^2-1)(3n^2-7) x^3/90), relative error below 1e-9
         x = PI * d
         m = n * n - 1.0
         df = PI * n * x * (-m / 3.0 + m * (3.0 * n * n - 7.0) * x * x / 90.0)
     else:
-        df = PI * (n * ce * sd - se * cd) / (sd * sd)
-    return f * f, 2.0 * f * df, 2.0 * f * PI * d * ce / sd
+        df = PI * (n * ce * den - num * sinpi(0.5 - abs(d))) / (den * den)
+    return 2.0 * f * df, 2.0 * f * PI * d * ce / den
 
 
 @threaded
 def render_derivatives(order, positions, fresh, plan, tables, dplan, image, dimage, work):
     """For list positions `positions`: image[idx] (float64) and dimage[:, idx] of each pixel.
     tables = (f2, dims) as cpu.padded_f2; dplan = (d_det (P,5,3), d_sources (P,n,4), d_cells (P, 2*cells, 9),
-    d_scalars (P, N_SCALARS)); work: this thread's scratch (derivatives.work_arrays)."""
+    d_scalars (P, N_SCALARS), moves_cells (P,) int8: whether d_cells[t] has a non-zero); work: this thread's
+    scratch (derivatives.work_arrays)."""
     for m in positions:
         idx = order[m]
         fp = plan[0][0].fpixels
@@ -74,7 +73,7 @@ def render_derivatives(order, positions, fresh, plan, tables, dplan, image, dima
 def _pixel(fpixel, spixel, fresh, plan, tables, dplan, image, dimage, idx, work):
     params, det, polar_axis, sources, cells, recip, Fhkl = plan
     f2, dims = tables
-    d_det, d_sources, d_cells, d_scalars = dplan
+    d_det, d_sources, d_cells, d_scalars, moves_cells = dplan
     M, dP, du, ds, dacc, domega, dcap, dpolar, dN = work
     prm = params[0]
     P = d_scalars.shape[0]
@@ -177,14 +176,24 @@ def _pixel(fpixel, spixel, fresh, plan, tables, dplan, image, dimage, idx, work)
                         h0 = np.ceil(h - 0.5)
                         k0 = np.ceil(k - 0.5)
                         l0 = np.ceil(l - 0.5)
-                        fa, dfa, nfa = axis_parts(h - h0, Na)
-                        fb, dfb, nfb = axis_parts(k - k0, Nb)
-                        fc, dfc, nfc = axis_parts(l - l0, Nc)
+                        # fast_pixel.square_latt2's arithmetic, its parts kept for the derivatives
+                        na, da = grating_parts(h - h0, Na)
+                        nb, db = grating_parts(k - k0, Nb)
+                        nc, dc = grating_parts(l - l0, Nc)
+                        f = (na * nb * nc) / (da * db * dc)
                         F2 = f2[table_slot(h0, k0, l0, lo, top, strides)] if table else 1.0
-                        v = wbase * square_latt2(h, k, l, h0, k0, l0, Na, Nb, Nc)
+                        v = wbase * (f * f)
                         if table:
                             v = F2 * v
                         acc += v
+                        if P == 0:
+                            continue
+                        dfa, nfa = axis_derivatives(h - h0, Na, na, da)
+                        dfb, nfb = axis_derivatives(k - k0, Nb, nb, db)
+                        dfc, nfc = axis_derivatives(l - l0, Nc, nc, dc)
+                        fa = (na / da) * (na / da)
+                        fb = (nb / db) * (nb / db)
+                        fc = (nc / dc) * (nc / dc)
                         w = F2 * wbase
                         gh = w * dfa * fb * fc
                         gk = w * fa * dfb * fc
@@ -209,9 +218,11 @@ def _pixel(fpixel, spixel, fresh, plan, tables, dplan, image, dimage, idx, work)
                         dacc[t] += gx * ds[t, 0] + gy * ds[t, 1] + gz * ds[t, 2]
     for t in range(P):
         total = dN[0] * d_scalars[t, SC_NA] + dN[1] * d_scalars[t, SC_NB] + dN[2] * d_scalars[t, SC_NC]
-        for c in range(2 * ncells):
-            for q in range(9):
-                total += M[c, q] * d_cells[t, c, q]
+        if moves_cells[t]:
+            # the unrotated regime's rows are used by a thread's first pixel only
+            for c in range(0 if fresh else ncells, 2 * ncells):
+                for q in range(9):
+                    total += M[c, q] * d_cells[t, c, q]
         dacc[t] += total
     scale = prm.r_e_sqr * prm.fluence
     test = scale * acc / prm.steps
