@@ -237,6 +237,10 @@ class Outputs(_Group):
     stoloutfilename: str = "output.stol"     # -stolout: C's name for the stol curve it would write
     write_pgm: int = 1                       # 1: write the PGM picture
     skip: str = "none"                       # files C always writes that are left out: floatfile,intfile,dumpfile
+    nxsfile: str | None = None               # -nxsfile: NXmx (HDF5) with the whole geometry (not in C)
+    cbffile: str | None = None               # -cbffile: miniCBF with the imgCIF geometry (not in C)
+    pngfile: str | None = None               # -pngfile: 8-bit PNG preview of the float image (not in C)
+    nxs_image: str = "auto"                  # what -nxsfile/-cbffile hold: auto (noise; int with -nonoise), float, int, noise
     intfile_scale: float = 0.0               # photons -> ADU of the integer image (0: auto)
     pgm_scale: float = 0.0                   # photons -> grey level of the PGM (0: auto)
     max_I: float = 0.0                       # photons, brightest pixel (C's initial values of its statistics)
@@ -341,7 +345,7 @@ _FIELD_KINDS = {f.name: _KINDS[f.type] for cls in GROUPS.values() for f in field
 
 # ---------------------------------------------------------------- values set by keyword
 
-CHOICES = {"kernel": KERNELS, "device": DEVICES, "gpu_precision": GPU_PRECISIONS,
+CHOICES = {"nxs_image": ("auto", "float", "int", "noise"), "kernel": KERNELS, "device": DEVICES, "gpu_precision": GPU_PRECISIONS,
            "xtal_shape": ("SQUARE", "ROUND", "GAUSS", "TOPHAT"), "detector_pivot": ("BEAM", "SAMPLE"),
            "beam_convention": ("MOSFLM", "XDS", "ADXV", "DENZO", "DIALS", "CUSTOM")}
 AT_LEAST = {"threads": 0, "omp_threads": 1}

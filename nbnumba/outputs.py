@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .config import skips
-from .io.atomic import OutputTransaction
+from .io.atomic import OutputTransaction, atomic_write
 from .io.pgm import write_pgm
 from .io.rawfloat import write_float_image
 from .io.smv import smv_header, write_smv
@@ -158,12 +158,59 @@ def write_outputs(result, log=print, noise_job=None, outputs=None):
                 noise_job.wait()
             raise
         if noise_job is None:
+            _write_formats(result, log, None)
             return None
         noise, photons, overloads = noise_job.result()
         log("%.0f photons on noise image (%d overloads)" % (photons, overloads))
         log("writing %s as %d-byte integers" % (p.noisefilename, 2))
         write_smv(p.noisefilename, header_for(p, +1.0), noise)
+        _write_formats(result, log, noise)
     return noise
+
+
+def intfile_scale(result):
+    """C's scale of the integer image: -scale, else 55000/max_I (1 for a dark image)."""
+    scale = result.plan.p.intfile_scale
+    if scale <= 0.0:
+        scale = 1.0
+        if result.max_I > 0.0:
+            scale = 55000.0 / result.max_I
+    return scale
+
+
+def format_image_kind(p):
+    """Which image -nxsfile and -cbffile hold: -nxs_image, where auto is the noise image when there is one."""
+    if p.nxs_image != "auto":
+        return p.nxs_image
+    return "noise" if p.calculate_noise else "int"
+
+
+def _write_formats(result, log, noise):
+    """The files of formats nanoBragg.c does not write (-nxsfile, -cbffile, -pngfile), in the transaction."""
+    p = result.plan.p
+    if not (p.nxsfile or p.cbffile or p.pngfile):
+        return
+    shape = (p.spixels, p.fpixels)
+    if p.nxsfile or p.cbffile:
+        kind = format_image_kind(p)
+        if kind == "noise":
+            data = noise.reshape(shape)
+        elif kind == "int":
+            data = int_image(result.floatimage, intfile_scale(result), p.adc_offset, p).reshape(shape)
+        else:
+            data = result.image
+        if p.nxsfile:
+            from .io.nexus import nxmx_bytes
+            log("writing %s as NXmx (the %s image)" % (p.nxsfile, kind))
+            atomic_write(p.nxsfile, nxmx_bytes(p, data, kind))
+        if p.cbffile:
+            from .io.cbf import cbf_bytes
+            log("writing %s as CBF (the %s image)" % (p.cbffile, kind))
+            atomic_write(p.cbffile, cbf_bytes(p, data, kind))
+    if p.pngfile:
+        from .io.png import png_bytes
+        log("writing %s as PNG" % p.pngfile)
+        atomic_write(p.pngfile, png_bytes(p, result.image, result))
 
 
 def _write_images(result, log):
@@ -176,11 +223,7 @@ def _write_images(result, log):
         write_float_image(p.floatfilename, flat)
     log("max_I = %g  at %g %g" % (result.max_I, result.max_I_x, result.max_I_y))
     log("mean= %g rms= %g rmsd= %g" % (result.mean, result.rms, result.rmsd))
-    scale = p.intfile_scale
-    if scale <= 0.0:
-        scale = 1.0
-        if result.max_I > 0.0:
-            scale = 55000.0 / result.max_I
+    scale = intfile_scale(result)
     log("intfile_scale = %g" % scale)
     if not skips(p, "intfile"):
         ints = int_image(flat, scale, p.adc_offset, p)

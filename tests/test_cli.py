@@ -70,7 +70,8 @@ def test_help_states_our_true_defaults_and_working_choices():
     defaults = Params()
     for flag in OUR_OPTIONS:
         at = next(i for i, line in enumerate(out) if line.split()[:1] == [flag])
-        assert out[at + 1].endswith("[default: %s]" % getattr(defaults, flag[1:])), out[at:at + 2]
+        default = getattr(defaults, flag[1:])
+        assert out[at + 1].endswith("[default: %s]" % ("none" if default is None else default)), out[at:at + 2]
         choices = out[at].split("<")[1].rstrip(">")
         if "|" in choices:
             for choice in choices.split("|"):       # every listed choice is accepted...

@@ -191,8 +191,9 @@ def parse_job(job, out_dir, log):
     from ..cli.argv import parse_argv
     p = parse_argv(list(job.argv), warn=log, out=log)
     if out_dir is not None:
+        from .manifest import OUTPUT_FIELDS
         for kind, name in job.outputs:
-            setattr(p, kind.replace("file", "filename"), os.path.join(out_dir, name))
+            setattr(p, OUTPUT_FIELDS[kind], os.path.join(out_dir, name))
     return p
 
 

@@ -32,7 +32,11 @@ from typing import NamedTuple
 
 from ..errors import NanoBraggError
 
-OUTPUT_FLAGS = {"floatfile": "-floatfile", "intfile": "-intfile", "noisefile": "-noisefile", "pgmfile": "-pgmfile"}
+OUTPUT_FLAGS = {"floatfile": "-floatfile", "intfile": "-intfile", "noisefile": "-noisefile", "pgmfile": "-pgmfile",
+                "nxsfile": "-nxsfile", "cbffile": "-cbffile", "pngfile": "-pngfile"}
+# the configuration field of each output kind
+OUTPUT_FIELDS = {"floatfile": "floatfilename", "intfile": "intfilename", "noisefile": "noisefilename",
+                 "pgmfile": "pgmfilename", "nxsfile": "nxsfile", "cbffile": "cbffile", "pngfile": "pngfile"}
 DEFAULT_OUTPUTS = {"floatfile": "{id}.bin", "noisefile": "{id}.img"}
 DEFAULT_SEED = 1
 
@@ -45,7 +49,8 @@ _ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
 # nanoBragg flags whose value is an input file (resolved against the manifest's folder)
 _INPUT_FLAGS = ("-img", "-mask", "-mat", "-hkl", "-stol", "-4stol", "-Q", "-sourcefile")
 # flags that choose the files written: the manifest's [outputs] does that in a batch
-_OUTPUT_CHOICE_FLAGS = ("-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nonoise", "-nopgm", "-dump")
+_OUTPUT_CHOICE_FLAGS = ("-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nonoise", "-nopgm", "-dump", "-nxsfile",
+                        "-cbffile", "-pngfile")
 
 
 class Job(NamedTuple):

@@ -1100,6 +1100,29 @@ def _(p, v):
     p.skip = ",".join(n for n in SKIPPABLE if n in names) or "none"
 
 
+@ours("-nxsfile", units="file", default="none",
+      help="also write the image (see -nxs_image) as NXmx (NeXus/HDF5) with the whole detector and beam geometry")
+def _(p, v):
+    p.nxsfile = v
+
+
+@ours("-cbffile", units="file", default="none",
+      help="also write the image (see -nxs_image) as a miniCBF with the imgCIF geometry")
+def _(p, v):
+    p.cbffile = v
+
+
+@ours("-pngfile", units="file", default="none", help="also write an 8-bit PNG preview of the float image")
+def _(p, v):
+    p.pngfile = v
+
+
+@ours("-nxs_image", units="auto|float|int|noise", default=_OURS.nxs_image,
+      help="the image -nxsfile and -cbffile hold: auto is the noise image, or the int image with -nonoise")
+def _(p, v):
+    p.nxs_image = _one_of("-nxs_image", v, ("auto", "float", "int", "noise"))
+
+
 # ---------------------------------------------------------------- what the parser and --help read
 
 PASS1 = tuple(f for f in REGISTRY if f.stage == PASS_1)   # C 398-414, in C's order
