@@ -1,0 +1,114 @@
+"""DIALS reads the NXmx files of -nxsfile: `dials.import x.nxs`, then dxtbx (the system Python that DIALS
+runs on) loads imported.expt and reports the panel, beam centre, beam, scan and goniometer, and the
+pixels, which must be nanoBragg's geometry and our image.
+
+Skipped where /usr/bin/dials.import is absent, unless NBNUMBA_REQUIRE_DIALS=1 (then it fails). The pixel
+data are bitshuffle/LZ4-compressed: dxtbx gets hdf5plugin's filters through HDF5_PLUGIN_PATH.
+"""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from nbnumba.api import params
+from nbnumba.io.nexus import lab_frame, nxmx_bytes
+from nbnumba.plan import make_plan
+
+DIALS_IMPORT = "/usr/bin/dials.import"
+DIALS_SHOW = "/usr/bin/dials.show"
+SYSTEM_PYTHON = "/usr/bin/python3"
+BASE = ("-cell 100 100 100 90 90 90 -default_F 100 -lambda 1.1 -distance 120 -detpixels_x 96 -detpixels_y 80 "
+        "-pixel 0.1 -phi 10 -osc 0.5").split()
+IMGCIF = np.diag([-1.0, 1.0, -1.0])       # McStas -> dxtbx's lab frame
+
+if not os.path.exists(DIALS_IMPORT):
+    if os.environ.get("NBNUMBA_REQUIRE_DIALS") == "1":
+        raise RuntimeError("NBNUMBA_REQUIRE_DIALS=1 but %s is absent" % DIALS_IMPORT)
+    pytest.skip("DIALS is not installed (%s)" % DIALS_IMPORT, allow_module_level=True)
+
+REPORT = r"""
+import json, sys
+import numpy as np
+from dxtbx.model.experiment_list import ExperimentListFactory
+expt = ExperimentListFactory.from_json_file(sys.argv[1], check_format=True)[0]
+panel = expt.detector[0]
+s0 = expt.beam.get_s0()
+raw = expt.imageset.get_raw_data(0)[0].as_numpy_array()
+np.save(sys.argv[2], raw)
+print(json.dumps(dict(
+    format=expt.imageset.get_format_class().__name__,
+    origin=list(panel.get_origin()), fast=list(panel.get_fast_axis()), slow=list(panel.get_slow_axis()),
+    pixel_size=list(panel.get_pixel_size()), image_size=list(panel.get_image_size()),
+    distance=panel.get_distance(), beam_centre_mm=list(panel.get_beam_centre(s0)),
+    wavelength=expt.beam.get_wavelength(), direction=list(expt.beam.get_sample_to_source_direction()),
+    oscillation=list(expt.scan.get_oscillation()), axis=list(expt.goniometer.get_rotation_axis()),
+    trusted_range=list(panel.get_trusted_range()))))
+"""
+
+
+def _system_env():
+    """The environment for DIALS's own Python: nothing of this virtual environment, hdf5plugin's filters."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+    try:
+        import hdf5plugin
+        env["HDF5_PLUGIN_PATH"] = hdf5plugin.PLUGINS_PATH
+    except ImportError:
+        pass
+    return env
+
+
+def _beam_centre_mm(p):
+    pix0, f, s, o, b = (np.array(v[1:4]) for v in (p.pix0_vector, p.fdet_vector, p.sdet_vector, p.odet_vector,
+                                                      p.beam_vector))
+    hit = (pix0 @ o) / (b @ o) * b - pix0
+    return [hit @ f * 1000.0, hit @ s * 1000.0]
+
+
+@pytest.mark.parametrize("flags", [[], ["-twotheta", "20"]], ids=["mosflm", "twotheta20"])
+def test_dials_import_sees_nanobraggs_geometry(flags, tmp_path):
+    p = make_plan(params(BASE + flags), lambda line: None).p
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 60000, (p.spixels, p.fpixels), dtype=np.uint16)
+    (tmp_path / "x.nxs").write_bytes(nxmx_bytes(p, data, "noise"))
+    env = _system_env()
+    res = subprocess.run([DIALS_IMPORT, "x.nxs"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([SYSTEM_PYTHON, "-c", REPORT, "imported.expt", "raw.npy"], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+
+    assert got["format"] == "FormatNXmx"
+    M = IMGCIF @ lab_frame(p)                     # nanoBragg -> dxtbx
+    assert np.allclose(got["origin"], M @ np.array(p.pix0_vector[1:4]) * 1000.0, rtol=0, atol=1e-9)
+    assert np.allclose(got["fast"], M @ np.array(p.fdet_vector[1:4]), rtol=0, atol=1e-12)
+    assert np.allclose(got["slow"], M @ np.array(p.sdet_vector[1:4]), rtol=0, atol=1e-12)
+    # in the MOSFLM frame the panel origin is the DIALS_ORIGIN line of nanoBragg's SMV header
+    assert np.allclose(got["origin"], p.dials_origin[1:4], rtol=0, atol=1e-9)
+    assert np.allclose(got["pixel_size"], [p.pixel_size * 1000.0] * 2, rtol=1e-12)
+    assert got["image_size"] == [p.fpixels, p.spixels]
+    # the SMV header's DISTANCE (nanoBragg's distance, here also the close distance) and beam centre
+    assert abs(got["distance"] - p.distance * 1000.0) < 1e-9
+    assert abs(got["distance"] - p.close_distance * 1000.0) < 1e-9
+    # where the beam meets the detector plane, from the pixel (0, 0) corner along fdet and sdet: (Fbeam, Sbeam)
+    # as the convention set it; with -twotheta nanoBragg's recomputed Sbeam (and so the header's MOSFLM
+    # beam centre) ignores the swing (quirk C3), DIALS does not
+    centre = _beam_centre_mm(p)
+    assert np.allclose(got["beam_centre_mm"], centre, rtol=0, atol=1e-9)
+    if not flags:
+        assert np.allclose(centre, [p.Fbeam * 1000.0, p.Sbeam * 1000.0], rtol=0, atol=1e-9)
+    assert abs(got["wavelength"] - p.lambda0 * 1e10) < 1e-12
+    assert np.allclose(got["direction"], [0, 0, 1])            # dxtbx's sample-to-source: the beam along McStas +z
+    assert np.allclose(got["oscillation"], [10.0, 0.5], rtol=1e-12)
+    assert np.allclose(got["axis"], M @ np.array(p.spindle_vector[1:4]), atol=1e-12)
+    assert np.allclose(got["axis"], [1, 0, 0], atol=1e-12)
+    raw = np.load(tmp_path / "raw.npy")
+    assert raw.shape == data.shape and np.array_equal(raw, data.astype(raw.dtype))
+
+    show = subprocess.run([DIALS_SHOW, "imported.expt"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert show.returncode == 0, show.stderr
+    assert "mm: (%.2f,%.2f)" % tuple(centre) in show.stdout
