@@ -12,7 +12,7 @@ class _Commands(click.Group):
     harness costs about 30 ms that every simulation would otherwise pay, Dask more)."""
 
     LAZY = {"bench": ("..benchmark.command", "bench"), "batch": ("..batch.command", "batch"),
-            "refine": (".refine", "refine")}
+            "refine": (".refine", "refine"), "show": (".show", "show"), "compare": (".compare", "compare")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
