@@ -246,3 +246,61 @@ def test_cbflib_reads_the_geometry(work, monkeypatch):
     h.find_column(b"data")
     pixels = np.frombuffer(h.get_integerarray_as_string(), np.int32).reshape(40, 40)
     assert np.array_equal(pixels, read_smv(work / "n.img")[1])
+
+
+DIALS_IMPORT = "/usr/bin/dials.import"
+DIALS_REPORT = r"""
+import json, sys
+import numpy as np
+from dxtbx.model.experiment_list import ExperimentListFactory
+expt = ExperimentListFactory.from_json_file(sys.argv[1], check_format=True)[0]
+panel = expt.detector[0]
+np.save(sys.argv[2], expt.imageset.get_raw_data(0)[0].as_numpy_array())
+print(json.dumps(dict(
+    format=expt.imageset.get_format_class().__name__, origin=list(panel.get_origin()),
+    fast=list(panel.get_fast_axis()), slow=list(panel.get_slow_axis()), pixel_size=list(panel.get_pixel_size()),
+    image_size=list(panel.get_image_size()), beam_px=list(panel.get_beam_centre_px(expt.beam.get_s0())),
+    wavelength=expt.beam.get_wavelength(), direction=list(expt.beam.get_sample_to_source_direction()),
+    oscillation=list(expt.scan.get_oscillation()), axis=list(expt.goniometer.get_rotation_axis()))))
+"""
+
+
+def test_dials_import_reads_the_cbf(work, monkeypatch):
+    """dials.import takes the CBF as a full CBF (FormatCBFFullByteOffset) with nanoBragg's geometry (the
+    panel's origin is nanoBragg's DIALS_ORIGIN) and our pixels. Skipped without DIALS unless
+    NBNUMBA_REQUIRE_DIALS=1."""
+    import json
+    import os
+    if not os.path.exists(DIALS_IMPORT):
+        if os.environ.get("NBNUMBA_REQUIRE_DIALS") == "1":
+            pytest.fail("NBNUMBA_REQUIRE_DIALS=1 but %s is absent" % DIALS_IMPORT)
+        pytest.skip("DIALS is not installed")
+    # a scan's file name needs a number (dxtbx's template)
+    res = run_in(work, BASE + TILTED + ["-detpixels_x", "48", "-cbffile", "x_0001.cbf", "-noisefile", "n.img"])
+    assert res.exit_code == 0, res.output
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+    run = subprocess.run([DIALS_IMPORT, "x_0001.cbf"], cwd=work, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    (work / "report.py").write_text(DIALS_REPORT)
+    run = subprocess.run(["/usr/bin/python3", "report.py", "imported.expt", "raw.npy"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    monkeypatch.chdir(work)
+    p = api.make_plan(api.params(BASE + TILTED + ["-detpixels_x", "48"]), log=lambda *a: None).p
+    assert got["format"] == "FormatCBFFullByteOffset"
+    assert got["image_size"] == [48, 40] and got["pixel_size"] == pytest.approx([0.1, 0.1])
+    assert got["origin"] == pytest.approx(p.dials_origin[1:], abs=1e-6)
+    assert got["fast"] == pytest.approx(imgcif_vector(p.fdet_vector), abs=1e-9)
+    assert got["slow"] == pytest.approx(imgcif_vector(p.sdet_vector), abs=1e-9)
+    f, s = np.array(p.fdet_vector[1:]), np.array(p.sdet_vector[1:])
+    beam, o, pix0 = np.array(p.beam_vector[1:]), np.array(p.odet_vector[1:]), np.array(p.pix0_vector[1:])
+    hit = p.close_distance / beam.dot(o) * beam - pix0
+    assert got["beam_px"] == pytest.approx([hit.dot(f) / p.pixel_size, hit.dot(s) / p.pixel_size], abs=1e-5)
+    assert got["wavelength"] == pytest.approx(1.0)
+    assert got["direction"] == pytest.approx([0.0, 0.0, 1.0])
+    assert got["oscillation"] == pytest.approx([3.0, 0.5])
+    assert got["axis"] == pytest.approx(imgcif_vector(p.spindle_vector))
+    assert np.array_equal(np.load(work / "raw.npy"), read_smv(work / "n.img")[1])
