@@ -223,17 +223,17 @@ def device_calls(workdir):
     from nbnumba.kernels import cuda_functions as cf
     from nbnumba.render import run
     counts = {}
-    watched = {"pixel_value": cf.pixel_functions, "lattice_factor": cf.pixel_functions,
-               "subpixel_position": cf.pixel_functions, "sincg": cf.vecmath_functions,
-               "unitize": cf.vecmath_functions}
-    for name, space in watched.items():
-        kernel = space[name]
-        body = kernel.fn
+    def count_calls(space, names):
+        for name in names:
+            kernel = space[name]
+            body = kernel.fn
 
-        def counted(*args, _body=body, _name=name):
-            counts[_name] = counts.get(_name, 0) + 1
-            return _body(*args)
-        kernel.fn = counted
+            def counted(*args, _body=body, _name=name):
+                counts[_name] = counts.get(_name, 0) + 1
+                return _body(*args)
+            kernel.fn = counted
+    count_calls(cf.pixel_functions, ("pixel_value", "lattice_factor", "subpixel_position"))
+    count_calls(cf.vecmath_functions, ("sincg", "unitize"))
     plan = _plan(shlex.split("-cell 100 100 100 90 90 90 -default_F 10 -N 3 -lambda 1 -distance 100 "
                              "-detpixels 6 -pixel 0.5 -oversample 1"), workdir)
     image = run(plan, device="cuda").floatimage
@@ -241,15 +241,8 @@ def device_calls(workdir):
     counts.clear()
     fast = {}
     for precision in ("double", "mixed"):
-        fns = cf.fast_functions(kc.fast_spec(plan.params, precision))
-        for name in ("fast_pixel_value", "square_latt2", "square_latt2_f32", "sinpi"):
-            kernel = fns[name]
-            body = kernel.fn
-
-            def counted(*args, _body=body, _name=name):
-                counts[_name] = counts.get(_name, 0) + 1
-                return _body(*args)
-            kernel.fn = counted
+        count_calls(cf.fast_functions(kc.fast_spec(plan.params, precision)),
+                    ("fast_pixel_value", "square_latt2", "square_latt2_f32", "sinpi"))
         if precision == "double":
             fast_image = run(plan, device="cuda", kernel="fast").floatimage
         else:

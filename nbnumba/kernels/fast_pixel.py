@@ -229,6 +229,26 @@ def polarization_fast(kahn, dx, dy, dz, frame):
     return 0.5 * (1.0 + c2t_sqr - kahn * cos2psi * (1.0 - c2t_sqr))
 
 
+@inline
+def scattering(ux, uy, uz, sources, src):
+    """(incident unit vector, wavelength, scattering vector s = (u - i)/lambda) of source src for the
+    diffracted unit vector u (C 2755-2770)."""
+    ix = -sources[src, 0]
+    iy = -sources[src, 1]
+    iz = -sources[src, 2]
+    lam = sources[src, 3]
+    return (ix, iy, iz), lam, ((ux - ix) / lam, (uy - iy) / lam, (uz - iz) / lam)
+
+
+@inline
+def beyond_dmin(sx, sy, sz, dmin):
+    """Whether C skips this source for this sub-pixel: resolution finer than -dmin (C 2772-2777)."""
+    if dmin > 0.0:
+        stol = 0.5 * magnitude(sx, sy, sz)
+        return stol > 0.0 and dmin > 0.5 / stol
+    return False
+
+
 @jit
 def fast_pixel_value(fpixel, spixel, part, parts, plan, tables):
     """(this thread's share of the pixel's sum I, omega summed over sub-pixels, capture fraction,
@@ -281,17 +301,9 @@ def fast_pixel_value(fpixel, spixel, part, parts, plan, tables):
                 if capture == 0.0:
                     capture = layer_capture(ux, uy, uz, det, prm, thick_tic)
                 for src in range(sources.shape[0]):
-                    ix = -sources[src, 0]
-                    iy = -sources[src, 1]
-                    iz = -sources[src, 2]
-                    lam = sources[src, 3]
-                    sx = (ux - ix) / lam
-                    sy = (uy - iy) / lam
-                    sz = (uz - iz) / lam
-                    if dmin > 0.0:
-                        stol = 0.5 * magnitude(sx, sy, sz)
-                        if stol > 0.0 and dmin > 0.5 / stol:
-                            continue
+                    (ix, iy, iz), lam, (sx, sy, sz) = scattering(ux, uy, uz, sources, src)
+                    if beyond_dmin(sx, sy, sz, dmin):
+                        continue
                     if polar_pending and polar == 0.0:
                         # C re-unitizes the diffracted vector in place (quirk D10); later sources see it
                         _, ux, uy, uz = unitize(ux, uy, uz)

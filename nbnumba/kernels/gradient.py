@@ -24,9 +24,9 @@ the parameters' input derivatives once per pixel or per sub-pixel and source.
 """
 import numpy as np
 
-from .fast_pixel import (grating_parts, polarization_fast, polarization_frame, reduced, sinpi, table_frame,
+from .fast_pixel import (beyond_dmin, grating_parts, scattering, polarization_fast, polarization_frame, reduced, sinpi, table_frame,
                          table_slot)
-from .jit import inline, jit, magnitude, threaded, unitize
+from .jit import inline, jit, threaded, unitize
 from .pixel import detector_frame, flat_position, layer_capture, solid_angle
 
 # the scalar inputs a parameter may move (d_scalars' columns)
@@ -135,17 +135,9 @@ def _pixel(fpixel, spixel, fresh, plan, tables, dplan, image, dimage, idx, work)
                     capture = layer_capture(ux, uy, uz, det, prm, thick_tic)
                     _capture_derivative(ux, uy, uz, du, det, d_det, prm, thick_tic, dcap)
                 for src in range(sources.shape[0]):
-                    ix = -sources[src, 0]
-                    iy = -sources[src, 1]
-                    iz = -sources[src, 2]
-                    lam = sources[src, 3]
-                    sx = (ux - ix) / lam
-                    sy = (uy - iy) / lam
-                    sz = (uz - iz) / lam
-                    if dmin > 0.0:
-                        stol = 0.5 * magnitude(sx, sy, sz)
-                        if stol > 0.0 and dmin > 0.5 / stol:
-                            continue
+                    (ix, iy, iz), lam, (sx, sy, sz) = scattering(ux, uy, uz, sources, src)
+                    if beyond_dmin(sx, sy, sz, dmin):
+                        continue
                     for t in range(P):
                         dl = d_sources[t, src, 3] / lam
                         ds[t, 0] = du[t, 0] / lam - sx * dl
