@@ -10,6 +10,7 @@ is one NanoBraggError naming the file, line, key or id.
     [outputs]                                    # default: floatfile and noisefile
     floatfile = "{id}.bin"
     noisefile = "{id}.img"
+    sweep = "sweep.nxs"                          # optional: every frame in one NXmx rotation series
     [[image]]
     id = "still"
     args = "-phi 10"
@@ -22,15 +23,25 @@ is one NanoBraggError naming the file, line, key or id.
     prefix = "ori_"
     count = 100
     seed = 7
+
+`sweep` (no {id}: one file for the whole manifest) collects the noise images (the int images where no
+noisefile is named; those need -scale) of every image, in manifest order, into one NXmx file as one
+rotation scan (io.nexus.sweep_bytes), written by the runner once every image is done. The images must
+form a sweep: the same detector, beam, spindle and -osc > 0 (the flags that set them identical), and
+phi advancing by osc from one image to the next, as a [rotation] gives them.
 """
+import hashlib
 import json
 import math
 import os
 import re
 import shlex
+from dataclasses import fields
 from typing import NamedTuple
 
 from ..errors import NanoBraggError
+
+RTD = 180.0 / math.pi
 
 OUTPUT_FLAGS = {"floatfile": "-floatfile", "intfile": "-intfile", "noisefile": "-noisefile", "pgmfile": "-pgmfile",
                 "nxsfile": "-nxsfile", "cbffile": "-cbffile", "pngfile": "-pngfile"}
@@ -39,6 +50,7 @@ OUTPUT_FIELDS = {"floatfile": "floatfilename", "intfile": "intfilename", "noisef
                  "pgmfile": "pgmfilename", "nxsfile": "nxsfile", "cbffile": "cbffile", "pngfile": "pngfile"}
 DEFAULT_OUTPUTS = {"floatfile": "{id}.bin", "noisefile": "{id}.img"}
 DEFAULT_SEED = 1
+SWEEP = "sweep"             # [outputs] key of the manifest's one rotation-series file
 
 _TOP_KEYS = {"base", "outputs", "seed", "image", "rotation", "orientations"}
 _IMAGE_KEYS = {"id", "args"}
@@ -59,6 +71,7 @@ class Job(NamedTuple):
     argv: tuple                 # `nbnumba simulate` arguments, to be run in the output folder
     outputs: tuple              # ((kind, file name), ...) in OUTPUT_FLAGS order
     seed: int                   # the noise seed the image uses (C's -seed value)
+    sweep: str = None           # [outputs] sweep: the manifest's rotation-series file (same in every job)
 
     def files(self):
         """Every file the job leaves in the output folder: its outputs, then the sidecar."""
@@ -233,7 +246,11 @@ def build_jobs(doc, folder, name):
     templates = doc.get("outputs", DEFAULT_OUTPUTS)
     if not isinstance(templates, dict) or not templates:
         raise NanoBraggError("%s: [outputs] must name at least one of %s" % (name, ", ".join(OUTPUT_FLAGS)))
-    _unknown(templates, set(OUTPUT_FLAGS), "%s: [outputs]" % name)
+    _unknown(templates, set(OUTPUT_FLAGS) | {SWEEP}, "%s: [outputs]" % name)
+    templates = dict(templates)
+    sweep = templates.pop(SWEEP, None)
+    if sweep is not None:
+        _check_sweep_name(templates, sweep, name)
     for kind, template in templates.items():
         _text(templates, kind, "%s: [outputs]" % name)
         try:
@@ -283,6 +300,7 @@ def build_jobs(doc, folder, name):
 
     seen, names = {}, {}
     jobs = []
+    frames = _SweepCheck(templates) if sweep is not None else None
     for index, (ident, where, args, generated) in enumerate(entries):
         if not _ID.match(ident):
             raise NanoBraggError("%s: id %r cannot name files (letters, digits, _ . + = - only, not starting "
@@ -298,14 +316,96 @@ def build_jobs(doc, folder, name):
             if file_name in names:
                 raise NanoBraggError("%s: id %r writes %s, as id %r does" % (where, ident, file_name, names[file_name]))
             names[file_name] = ident
-        jobs.append(_job(ident, index, base + args, generated, outputs, seed + index, where))
+        job, p = _job(ident, index, base + args, generated, outputs, seed + index, where, sweep)
+        jobs.append(job)
+        if frames is not None:
+            frames.add(job, p, where)
+    if sweep is not None:
+        owner = names.get(sweep) or next((j.id for j in jobs if j.id + ".error" == sweep), None)
+        if owner is not None:
+            raise NanoBraggError("%s: [outputs] sweep = %r: id %r writes a file of that name" % (name, sweep, owner))
     return jobs
 
 
-def _job(ident, index, user, generated, outputs, default_seed, where):
-    """The job's argv: the manifest's flags, then what the batch adds (generator flags, output names, the
-    seed, -skip for the files nanoBragg.c would write that [outputs] leaves out); checked as `nbnumba
-    simulate` would check it."""
+def _check_sweep_name(templates, sweep, name):
+    where = "%s: [outputs] sweep" % name
+    if not isinstance(sweep, str):
+        raise NanoBraggError("%s must be a string, not %r" % (where, sweep))
+    if "{" in sweep or "}" in sweep:
+        raise NanoBraggError("%s = %r: one file for the whole manifest, without {id} or {index}" % (where, sweep))
+    if not sweep or os.path.basename(sweep) != sweep or sweep.startswith("."):
+        raise NanoBraggError("%s = %r must be a plain file name" % (where, sweep))
+    if "noisefile" not in templates and "intfile" not in templates:
+        raise NanoBraggError("%s: the sweep is assembled from the noise or int images: [outputs] must also "
+                             "name noisefile (or intfile)" % where)
+
+
+def sweep_source(outputs):
+    """(image kind, output, file name) of a job's image that goes into the sweep: ("noise", "noisefile",
+    name), else ("int", "intfile", name); `outputs`: (output, file name) pairs."""
+    names = dict(outputs)
+    return ("noise", "noisefile", names["noisefile"]) if "noisefile" in names else ("int", "intfile", names["intfile"])
+
+
+# the settings the frames of a sweep must share: the file holds one detector, beam and spindle for them all
+_SWEEP_DETECTOR_SKIP = ("pixels", "dials_origin", "imginfileimage", "maskimage")
+_SWEEP_SHARED = ("lambda0", "beam_vector", "polar_vector", "flux", "exposure", "beamsize", "spindle_vector",
+                 "detector_thicksteps", "detector_thickstep")
+
+
+def _sweep_settings(p, kind):
+    """[(name, repr of value)] of what a sweep's frames must share (NaN equals NaN as repr)."""
+    names = [f.name for f in fields(type(p.detector)) if f.name not in _SWEEP_DETECTOR_SKIP] + list(_SWEEP_SHARED)
+    if kind == "int":
+        names.append("intfile_scale")
+    out = [(n, repr(getattr(p, n))) for n in names]
+    mask = p.maskimage
+    out.append(("-mask image", hashlib.sha256(mask.tobytes()).hexdigest() if mask is not None else ""))
+    return out
+
+
+class _SweepCheck:
+    """The images of a manifest with [outputs] sweep, checked one by one as they are built: a NanoBraggError
+    for the first that cannot join the sweep (the first image sets what the others must match)."""
+
+    def __init__(self, templates):
+        self.kind = sweep_source(templates.items())[0]
+        self.count = 0
+        self.first = None           # (id, settings, phi0, osc) of the first image
+
+    def add(self, job, p, where):
+        from ..sampling import phi_steps
+        what = "%s: [outputs] sweep" % where
+        if p.curved_detector:
+            raise NanoBraggError("%s: NXmx cannot describe a curved detector (-curved_det)" % what)
+        if self.kind == "int" and not p.intfile_scale > 0.0:
+            raise NanoBraggError("%s: the int images would each have their own scale: give -scale (or name a "
+                                 "noisefile)" % what)
+        osc = phi_steps(p.phisteps, p.osc, p.phistep)[1]
+        if not osc > 0.0:
+            raise NanoBraggError("%s: image %r has no oscillation: a sweep needs -osc > 0" % (what, job.id))
+        settings = _sweep_settings(p, self.kind)
+        if self.first is None:
+            self.first = (job.id, settings, float(p.phi0), osc)
+        first_id, first_settings, phi0, first_osc = self.first
+        for (n, value), (_, expected) in zip(settings, first_settings):
+            if value != expected:
+                raise NanoBraggError("%s: image %r has %s = %s, image %r %s: the images of a sweep share the "
+                                     "detector, beam and spindle" % (what, job.id, n, value, first_id, expected))
+        if osc != first_osc:
+            raise NanoBraggError("%s: image %r has -osc %g, image %r %g: a sweep has one oscillation"
+                                 % (what, job.id, osc * RTD, first_id, first_osc * RTD))
+        expected = phi0 + self.count * osc
+        if abs(float(p.phi0) - expected) > 1e-6 * osc:
+            raise NanoBraggError("%s: image %r starts at phi %g, not %g: in a sweep each image starts where the "
+                                 "one before it ends" % (what, job.id, float(p.phi0) * RTD, expected * RTD))
+        self.count += 1
+
+
+def _job(ident, index, user, generated, outputs, default_seed, where, sweep=None):
+    """The job and its Params. The job's argv: the manifest's flags, then what the batch adds (generator
+    flags, output names, the seed, -skip for the files nanoBragg.c would write that [outputs] leaves out);
+    checked as `nbnumba simulate` would check it."""
     # flags appended after -misset_seed N would be read as -misset angles (C 561): keep it off the end
     for tok in user[-2:]:
         if tok.startswith("-") and "-misset_seed" in tok:
@@ -328,7 +428,7 @@ def _job(ident, index, user, generated, outputs, default_seed, where):
         tail += ["-seed", str(default_seed)]
     argv = tuple(user + tail)
     p = check_argv(argv, where)
-    return Job(ident, index, argv, outputs, -p.seed)
+    return Job(ident, index, argv, outputs, -p.seed, sweep), p
 
 
 def check_argv(argv, where):

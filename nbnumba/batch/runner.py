@@ -1,6 +1,10 @@
 """Running a batch: which jobs are left, and an engine to run them. Engines only schedule jobs
 (job.run_job does the work): Dask (a LocalCluster of worker processes, a running scheduler, or
-dask-jobqueue's SLURMCluster), or this process alone (`serial`, and `--shard I/N` for job arrays)."""
+dask-jobqueue's SLURMCluster), or this process alone (`serial`, and `--shard I/N` for job arrays).
+When every image of a manifest with [outputs] sweep is done, the run that sees it so assembles the
+sweep (write_sweep)."""
+import hashlib
+import json
 import os
 import sys
 import time
@@ -17,11 +21,13 @@ class Summary(NamedTuple):
     skipped: int        # already complete
     failed: list        # [(id, error)]
     seconds: float
+    sweep: str = ""     # what became of the manifest's [outputs] sweep (write_sweep), "" without one
 
     def line(self):
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
-        return ("%d images: %d rendered, %d already done, %d failed in %.1f s (%.2f images/s)"
+        text = ("%d images: %d rendered, %d already done, %d failed in %.1f s (%.2f images/s)"
                 % (self.total, self.done, self.skipped, len(self.failed), self.seconds, rate))
+        return text + ("; " + self.sweep if self.sweep else "")
 
 
 class SlurmOptions(NamedTuple):
@@ -110,6 +116,7 @@ def run_batch(jobs, out_dir, engine="dask", workers=None, threads_per_worker=Non
     `scheduler`, or cluster="slurm" with SlurmOptions `slurm`) or "serial" (this process). shard=(I, N):
     only the I-th of N slices, in this process, without Dask."""
     t0 = time.perf_counter()
+    manifest_jobs = jobs
     if shard is not None:
         jobs, engine = shard_of(jobs, shard), "serial"
     out_dir = os.path.abspath(out_dir)
@@ -120,6 +127,7 @@ def run_batch(jobs, out_dir, engine="dask", workers=None, threads_per_worker=Non
     if not os.access(out_dir, os.W_OK):
         raise NanoBraggError("--out %s: not writable" % out_dir)
     jobs_mod.remove_temporaries(jobs, out_dir)
+    _remove_sweep_temporaries(manifest_jobs, out_dir)
     states, _ = job_states(jobs, out_dir)
     pending = [j for j in jobs if states[j.id] != "done"]
     progress = _Progress(len(jobs), len(jobs) - len(pending),
@@ -139,7 +147,109 @@ def run_batch(jobs, out_dir, engine="dask", workers=None, threads_per_worker=Non
     failed = [(r["id"], r["error"]) for r in records if r["status"] == "failed"]
     done = sum(r["status"] == "done" for r in records)
     skipped = len(jobs) - len(pending) + sum(r["status"] == "skipped" for r in records)
-    return Summary(len(jobs), done, skipped, failed, time.perf_counter() - t0)
+    sweep = write_sweep(manifest_jobs, out_dir) if manifest_jobs and manifest_jobs[0].sweep else ""
+    return Summary(len(jobs), done, skipped, failed, time.perf_counter() - t0, sweep)
+
+
+# ---------------------------------------------------------------- the sweep
+
+SWEEP_DIGEST = "nbnumba_sweep_sha256"     # root attribute of the sweep file: sweep_digest of what it holds
+
+
+def _remove_sweep_temporaries(jobs, out_dir):
+    """The sweep's temporary files a killed run left (io.atomic's .NAME.HEX.tmp)."""
+    if not jobs or not jobs[0].sweep:
+        return
+    head = "." + jobs[0].sweep + "."
+    try:
+        entries = os.listdir(out_dir)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(head) and entry.endswith(".tmp") and len(entry) == len(head) + 16:
+            try:
+                os.unlink(os.path.join(out_dir, entry))
+            except OSError:
+                pass
+
+
+def sweep_digest(frames):
+    """sha256 of [(id, argv, file, sha256)] of the frames in order: what the sweep file was made from."""
+    text = json.dumps([[job.id, list(job.argv), name, sha] for job, name, sha in frames])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _recorded_digest(path):
+    """The SWEEP_DIGEST attribute of an existing sweep file, or None."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        import h5py
+        with h5py.File(path, "r") as fh:
+            value = fh.attrs.get(SWEEP_DIGEST)
+    except Exception:       # noqa: BLE001 - not HDF5, unreadable: it is written again
+        return None
+    return value.decode() if isinstance(value, bytes) else (str(value) if value is not None else None)
+
+
+class _SweepFrames:
+    """The frames of a sweep, read one at a time (io.nexus.sweep_bytes takes them so): each file's
+    sha256 must still be the one its sidecar recorded."""
+
+    def __init__(self, frames, out_dir):
+        self.frames, self.out_dir = frames, out_dir
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, i):
+        from ..io.smv import read_smv
+        job, name, sha = self.frames[i]
+        path = os.path.join(self.out_dir, name)
+        if jobs_mod.sha256_file(path) != sha:
+            raise NanoBraggError("%s changed since its sidecar %s.json was written: run the batch again"
+                                 % (name, job.id))
+        return read_smv(path)[1]
+
+
+def write_sweep(jobs, out_dir):
+    """Assembles the [outputs] sweep of a manifest's `jobs` (all of them, in manifest order) in out_dir
+    from their noise (else int) images, once every image is done: one NXmx rotation series
+    (io.nexus.sweep_bytes) written atomically, with the geometry of the first image settled as
+    `nbnumba simulate` settles it. A sweep whose SWEEP_DIGEST is that of the frames there now is left
+    as it is. Returns a one-line status; NanoBraggError when the file cannot be made."""
+    from ..io.atomic import write_now
+    from ..io.nexus import sweep_bytes
+    from ..plan import make_plan
+    from .manifest import sweep_source
+    sweep = jobs[0].sweep
+    path = os.path.join(out_dir, sweep)
+    frames, waiting = [], 0
+    for job in jobs:
+        kind, output, name = sweep_source(job.outputs)
+        side = jobs_mod.read_sidecar(job, out_dir)
+        entry = None
+        if isinstance(side, dict) and side.get("argv") == list(job.argv) and isinstance(side.get("outputs"), dict):
+            entry = side["outputs"].get(output)
+        if not isinstance(entry, dict) or entry.get("file") != name or not entry.get("sha256"):
+            waiting += 1
+            continue
+        frames.append((job, name, entry["sha256"]))
+    if waiting:
+        return "%s not written: %d of %d images are not done" % (sweep, waiting, len(jobs))
+    digest = sweep_digest(frames)
+    if _recorded_digest(path) == digest:
+        return "%s up to date (%d frames)" % (sweep, len(frames))
+    try:
+        p = make_plan(jobs_mod.parse_job(jobs[0], None, lambda line: None), lambda line: None,
+                      read_table=jobs_mod.worker_cache().read).p
+        phis = [float(p.phi0) + i * float(p.osc) for i in range(len(frames))]
+        write_now(path, sweep_bytes(p, _SweepFrames(frames, out_dir), kind, phis, float(p.osc),
+                                    attrs={SWEEP_DIGEST: digest}))
+    except (NanoBraggError, OSError, ValueError) as e:
+        raise NanoBraggError("every image is done, but the sweep %s could not be written: %s"
+                             % (path, jobs_mod.one_line(e))) from None
+    return "%s written (%d frames, the %s images)" % (sweep, len(frames), kind)
 
 
 def _import_slurm_cluster():

@@ -1,5 +1,6 @@
 """NXmx (NeXus/HDF5) images: `nxmx_bytes` writes one simulated frame with the whole geometry of the
-run, `read_nxmx` reads such a file back and `pixel_positions` gives its pixel centres (not in C).
+run, `sweep_bytes` a rotation series of frames that share it (one scan), `read_nxmx` reads such a file
+back and `pixel_positions` gives its pixel centres (not in C).
 
 Frames. NeXus places everything in the McStas frame: +z along the beam, +y up, x = y cross z; dxtbx
 (3.11, DIALS 3.12) turns McStas into its imgCIF lab frame by diag(-1, 1, -1) and always takes the beam along
@@ -60,8 +61,14 @@ as invalid pixels); the float image (photons, unbounded) none of them. Pixels na
 filter). A curved detector (-curved_det) has no NXmx description and is refused.
 
 The frame is /entry/data/data, shape (1, spixels, fpixels), compressed with bitshuffle/LZ4 through
-hdf5plugin (gzip when that filter is unavailable); /entry/instrument/detector/data links to it.
-Times: start_time is now (or SOURCE_DATE_EPOCH, for reproducible files), end_time start + exposure.
+hdf5plugin (gzip when that filter is unavailable, one chunk per frame); /entry/instrument/detector/data
+links to it. Times: start_time is now (or SOURCE_DATE_EPOCH, for reproducible files), end_time start +
+exposure (times the number of frames).
+
+Sweep (sweep_bytes; `[outputs] sweep` of a batch): the N frames are /entry/data/data (N, spixels,
+fpixels), one detector, beam and spindle for all; the sample's phi holds each frame's start angle,
+phi_end each start + osc and phi_increment_set osc, so dxtbx reads one scan of N images with
+oscillation (phi_starts[0], osc).
 """
 import datetime
 import io
@@ -212,16 +219,50 @@ def _simulated_mask(p):
 def nxmx_bytes(p, data, kind):
     """The bytes of an NXmx HDF5 file holding `data` (spixels, fpixels) as one frame and the geometry of the
     settled configuration `p` (plan.p). kind: "int", "noise" (uint16) or "float" (float32)."""
+    data = np.asarray(data)
+    if data.shape != (p.spixels, p.fpixels):
+        raise ValueError("image of shape %s for a %dx%d detector" % (data.shape, p.fpixels, p.spixels))
+    return _nxmx_file(p, data[np.newaxis], kind, [float(p.phi0)], max(float(p.osc), 0.0))
+
+
+def sweep_bytes(p, frames, kind, phi_starts, osc, attrs=None):
+    """The bytes of an NXmx HDF5 file holding a rotation series: `frames` (N, spixels, fpixels), frame i
+    exposed from phi_starts[i] to phi_starts[i] + osc (radians, as p.phi0 and p.osc), all with the detector,
+    beam and spindle of the settled configuration `p` (plan.p of any of the frames: they must share them).
+    kind as for nxmx_bytes. The goniometer's phi holds the N start angles, phi_end their ends and
+    phi_increment_set osc, so that dxtbx reads one scan of N images, oscillation (phi_starts[0], osc).
+
+    `frames` may also be a sequence of N (spixels, fpixels) images (len and indexing), taken one at a
+    time, so that a long series is never in memory uncompressed. attrs: more attributes of the file's
+    root (a batch records there what the sweep was made from)."""
+    if isinstance(frames, np.ndarray) or not hasattr(frames, "__getitem__"):
+        frames = np.asarray(frames)
+        if frames.ndim != 3 or frames.shape[1:] != (p.spixels, p.fpixels):
+            raise ValueError("frames of shape %s for a %dx%d detector: give (N, %d, %d)"
+                             % (frames.shape, p.fpixels, p.spixels, p.spixels, p.fpixels))
+    if len(frames) < 1:
+        raise ValueError("a rotation series needs at least one frame")
+    phis = [float(v) for v in np.asarray(phi_starts, dtype=float).reshape(-1)]
+    if len(phis) != len(frames):
+        raise ValueError("%d phi starts for %d frames" % (len(phis), len(frames)))
+    osc = float(osc)
+    if not (osc > 0.0 and math.isfinite(osc)) or not all(math.isfinite(v) for v in phis):
+        raise ValueError("a rotation series needs finite phi starts and osc > 0 (osc %r)" % osc)
+    return _nxmx_file(p, frames, kind, phis, osc, attrs)
+
+
+def _nxmx_file(p, stack, kind, phis, osc, attrs=None):
+    """nxmx_bytes and sweep_bytes: the file of the frames `stack` (N, spixels, fpixels: an array, or a
+    sequence of N images), frame i from phis[i] to phis[i] + osc (rad)."""
     import h5py
 
     if p.curved_detector:
         raise NanoBraggError("-nxsfile: NXmx cannot describe a curved detector (-curved_det); "
                              "leave out -nxsfile or -curved_det")
-    data = np.asarray(data)
-    if data.shape != (p.spixels, p.fpixels):
-        raise ValueError("image of shape %s for a %dx%d detector" % (data.shape, p.fpixels, p.spixels))
     integer = kind in ("int", "noise")
-    data = np.ascontiguousarray(data, dtype=np.uint16 if integer else np.float32)
+    dtype = np.uint16 if integer else np.float32
+    count = len(stack)
+    shape = (p.spixels, p.fpixels)
     px = float(p.pixel_size)
 
     # the plan's final geometry, in McStas
@@ -237,20 +278,33 @@ def nxmx_bytes(p, data, kind):
     in_plane = Rinv @ pix0 - close * o_local
     offset_dir, offset_len = _unit(in_plane, (1.0, 0.0, 0.0))
 
-    start, end = _time_stamps(p.exposure)
+    start, end = _time_stamps(float(p.exposure) * count)
     bio = io.BytesIO()
     with h5py.File(bio, "w") as fh:
         fh.attrs["default"] = "entry"
         fh.attrs["creator"] = "nbnumba (nanoBragg)"
         fh.attrs["file_time"] = start
+        for key, value in (attrs or {}).items():
+            fh.attrs[key] = value
         entry = _group(fh, "entry", "NXentry", default="data")
         _field(entry, "definition", "NXmx")
         _field(entry, "start_time", start)
         _field(entry, "end_time", end)
-        _field(entry, "title", "nanoBragg simulation (%s image)" % kind)
+        _field(entry, "title", "nanoBragg simulation (%s image)" % kind if count == 1 else
+               "nanoBragg rotation series of %d frames (%s images)" % (count, kind))
 
         nxdata = _group(entry, "data", "NXdata", signal="data")
-        frames = nxdata.create_dataset("data", data=data[np.newaxis], chunks=(1,) + data.shape, **_compression())
+        if isinstance(stack, np.ndarray):
+            frames = nxdata.create_dataset("data", data=np.ascontiguousarray(stack, dtype=dtype), chunks=(1,) + shape,
+                                           **_compression())
+        else:
+            frames = nxdata.create_dataset("data", shape=(count,) + shape, dtype=dtype, chunks=(1,) + shape,
+                                           **_compression())
+            for i in range(count):
+                frame = np.asarray(stack[i])
+                if frame.shape != shape:
+                    raise ValueError("frame %d of shape %s for a %dx%d detector" % (i, frame.shape, *shape[::-1]))
+                frames[i] = np.ascontiguousarray(frame, dtype=dtype)
         frames.attrs["nbnumba_image"] = kind
         if integer:
             frames.attrs["units"] = "counts"
@@ -296,7 +350,7 @@ def nxmx_bytes(p, data, kind):
             _field(det, "underload_value", np.int64(0))
             _field(det, "bit_depth_readout", np.int64(16))
         # gzip, built into every HDF5: dxtbx reads the mask when it imports, before any pixel
-        det.create_dataset("pixel_mask", data=_simulated_mask(p), chunks=data.shape, compression="gzip",
+        det.create_dataset("pixel_mask", data=_simulated_mask(p), chunks=shape, compression="gzip",
                            shuffle=True)
         det.attrs["nanobragg_convention"] = str(p.beam_convention)
         det.attrs["nanobragg_pivot"] = str(p.detector_pivot)
@@ -325,9 +379,9 @@ def nxmx_bytes(p, data, kind):
         _field(sample, "depends_on", SAMPLE + "/transformations/phi")
         gon = _group(sample, "transformations", "NXtransformations")
         spindle, _ = _unit(M @ _nb(p.spindle_vector), (-1.0, 0.0, 0.0))
-        osc = max(float(p.osc), 0.0)
-        _axis(gon, "phi", float(p.phi0) * RTD, "rotation", spindle, "deg", ".")
-        _field(gon, "phi_end", np.array([(float(p.phi0) + osc) * RTD]), "deg")
+        phis = np.asarray(phis, dtype=np.float64)
+        _axis(gon, "phi", phis * RTD, "rotation", spindle, "deg", ".")
+        _field(gon, "phi_end", (phis + osc) * RTD, "deg")
         _field(gon, "phi_increment_set", osc * RTD, "deg")
     return bio.getvalue()
 
@@ -422,7 +476,8 @@ def read_nxmx(path):
     (pixel_positions' argument): fpixels, spixels, fast and slow (pixel step vectors, m, nanoBragg frame),
     fast_axis and slow_axis (unit), pixel_size (fast, slow) m, origin (corner of pixel (0, 0), m),
     normal, wavelength (m), beam (unit direction of travel), spindle, phi_start and phi_increment (rad),
-    plus the detector's distance (m) when written; all vectors in nanoBragg's lab frame."""
+    phi_starts (every frame's, rad), plus the detector's distance (m) when written; all vectors in
+    nanoBragg's lab frame."""
     import h5py
     try:
         import hdf5plugin  # noqa: F401  (registers the bitshuffle filter)
@@ -470,6 +525,7 @@ def read_nxmx(path):
         fast, slow = steps["fast_pixel_direction"], steps["slow_pixel_direction"]
 
         phi_start = phi_increment = 0.0
+        phi_starts = np.zeros(0)
         spindle = None
         if samples:
             chain = _chain_of(fh, samples[0])
@@ -479,6 +535,7 @@ def read_nxmx(path):
                 to_rad = _scale(axis.attrs.get("units"), _ANGLE, "angle")
                 values = np.atleast_1d(axis[()]).astype(float)
                 phi_start = values[0] * to_rad
+                phi_starts = values * to_rad
                 end_name = axis.name + "_end"
                 inc_name = axis.name + "_increment_set"
                 if end_name in fh:
@@ -502,7 +559,7 @@ def read_nxmx(path):
                     fast_axis=_unit(fast_nb)[0], slow_axis=_unit(slow_nb)[0],
                     pixel_size=(float(np.linalg.norm(fast_nb)), float(np.linalg.norm(slow_nb))),
                     origin=to_nb @ origin, normal=normal, wavelength=wavelength,
-                    beam=to_nb @ beam_dir, spindle=spindle, phi_start=phi_start,
+                    beam=to_nb @ beam_dir, spindle=spindle, phi_start=phi_start, phi_starts=phi_starts,
                     phi_increment=phi_increment, distance=distance)
     return dict(image=frames[0], frames=frames, kind=kind, geometry=geometry)
 
