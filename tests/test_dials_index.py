@@ -55,6 +55,7 @@ REPORT = r"""
 import json, math, sys
 from dials.array_family import flex
 from dxtbx.model.experiment_list import ExperimentListFactory
+from dials_support import dials_env
 imported = ExperimentListFactory.from_json_file("imported.expt", check_format=True)[0]
 expt = ExperimentListFactory.from_json_file("indexed.expt", check_format=False)[0]
 refl = flex.reflection_table.from_file("indexed.refl")
@@ -72,16 +73,7 @@ print(json.dumps(dict(
 """
 
 
-def _dials_env():
-    """DIALS's own Python: nothing of this virtual environment, hdf5plugin's filters."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["PATH"] = "/usr/bin:/bin"
-    try:
-        import hdf5plugin
-        env["HDF5_PLUGIN_PATH"] = hdf5plugin.PLUGINS_PATH
-    except ImportError:
-        pass
-    return env
+_dials_env = dials_env
 
 
 def _run(args, cwd, env=None):

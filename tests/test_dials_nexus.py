@@ -32,6 +32,7 @@ REPORT = r"""
 import json, sys
 import numpy as np
 from dxtbx.model.experiment_list import ExperimentListFactory
+from dials_support import dials_env
 expt = ExperimentListFactory.from_json_file(sys.argv[1], check_format=True)[0]
 panel = expt.detector[0]
 s0 = expt.beam.get_s0()
@@ -48,16 +49,7 @@ print(json.dumps(dict(
 """
 
 
-def _system_env():
-    """The environment for DIALS's own Python: nothing of this virtual environment, hdf5plugin's filters."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["PATH"] = "/usr/bin:/bin"
-    try:
-        import hdf5plugin
-        env["HDF5_PLUGIN_PATH"] = hdf5plugin.PLUGINS_PATH
-    except ImportError:
-        pass
-    return env
+_system_env = dials_env
 
 
 def _beam_centre_mm(p):
