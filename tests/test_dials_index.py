@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dials_support import dials_env
+
 from nbnumba.api import params
 from nbnumba.batch.manifest import read_manifest
 from nbnumba.io.nexus import lab_frame
@@ -55,7 +57,6 @@ REPORT = r"""
 import json, math, sys
 from dials.array_family import flex
 from dxtbx.model.experiment_list import ExperimentListFactory
-from dials_support import dials_env
 imported = ExperimentListFactory.from_json_file("imported.expt", check_format=True)[0]
 expt = ExperimentListFactory.from_json_file("indexed.expt", check_format=False)[0]
 refl = flex.reflection_table.from_file("indexed.refl")

@@ -12,6 +12,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from dials_support import dials_env
+
 from nbnumba.api import params
 from nbnumba.io.nexus import lab_frame, nxmx_bytes
 from nbnumba.plan import make_plan
@@ -32,7 +34,6 @@ REPORT = r"""
 import json, sys
 import numpy as np
 from dxtbx.model.experiment_list import ExperimentListFactory
-from dials_support import dials_env
 expt = ExperimentListFactory.from_json_file(sys.argv[1], check_format=True)[0]
 panel = expt.detector[0]
 s0 = expt.beam.get_s0()
