@@ -169,8 +169,15 @@ def test_batch_sweep_waits_for_every_shard_and_takes_int_images(tmp_path):
     first = run_batch(jobs, out, engine="serial", shard=(0, 2), bar=False)
     assert first.total == 2 and first.sweep == "sweep.nxs not written: 2 of 4 images are not done"
     assert not (out / "sweep.nxs").exists()
+    from nbnumba.batch.runner import sweep_status
+    assert sweep_status(jobs, str(out)) == "sweep sweep.nxs: waiting for 2 of 4 images"
     second = run_batch(jobs, out, engine="serial", shard=(1, 2), bar=False)
     assert second.sweep == "sweep.nxs written (4 frames, the int images)"
+    assert sweep_status(jobs, str(out)) == "sweep sweep.nxs: up to date (4 frames)"
+    res = subprocess.run([sys.executable, "-m", "nbnumba", "batch", "status", str(tmp_path / "m.toml"), "--out",
+                          str(out)], capture_output=True, text=True, timeout=300)
+    assert res.stdout.splitlines() == ["4 images: 4 done, 0 failed, 0 pending",
+                                       "sweep sweep.nxs: up to date (4 frames)"], res.stdout
     assert "sweep.nxs written" in second.line()
     got = read_nxmx(out / "sweep.nxs")
     assert got["kind"] == "int"

@@ -96,6 +96,10 @@ def status(manifest, out_dir):
     for ident, state in states.items():
         if state == "failed":
             click.echo("failed %s: %s" % (ident, errors[ident]))
+    from .runner import sweep_status
+    line = sweep_status(m.jobs, os.path.abspath(out_dir))
+    if line:
+        click.echo(line)
 
 
 @batch.command("slurm-script")

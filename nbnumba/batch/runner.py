@@ -212,19 +212,10 @@ class _SweepFrames:
         return read_smv(path)[1]
 
 
-def write_sweep(jobs, out_dir):
-    """Assembles the [outputs] sweep of a manifest's `jobs` (all of them, in manifest order) in out_dir
-    from their noise (else int) images, once every image is done: one NXmx rotation series
-    (io.nexus.sweep_bytes) written atomically, with the geometry of the first image settled as
-    `nbnumba simulate` settles it. A sweep whose SWEEP_DIGEST is that of the frames there now is left
-    as it is. Returns a one-line status; NanoBraggError when the file cannot be made."""
-    from ..io.atomic import write_now
-    from ..io.nexus import sweep_bytes
-    from ..plan import make_plan
+def _sweep_frames(jobs, out_dir):
+    """([(job, file, sha256)] of the frames done, how many are not, the image kind the sweep takes)."""
     from .manifest import sweep_source
-    sweep = jobs[0].sweep
-    path = os.path.join(out_dir, sweep)
-    frames, waiting = [], 0
+    frames, waiting, kind = [], 0, None
     for job in jobs:
         kind, output, name = sweep_source(job.outputs)
         side = jobs_mod.read_sidecar(job, out_dir)
@@ -235,6 +226,34 @@ def write_sweep(jobs, out_dir):
             waiting += 1
             continue
         frames.append((job, name, entry["sha256"]))
+    return frames, waiting, kind
+
+
+def sweep_status(jobs, out_dir):
+    """One line on the manifest's sweep file in out_dir (`nbnumba batch status`), or None without one."""
+    if not jobs or not getattr(jobs[0], "sweep", None):
+        return None
+    sweep = jobs[0].sweep
+    frames, waiting, _ = _sweep_frames(jobs, out_dir)
+    if waiting:
+        return "sweep %s: waiting for %d of %d images" % (sweep, waiting, len(jobs))
+    if _recorded_digest(os.path.join(out_dir, sweep)) == sweep_digest(frames):
+        return "sweep %s: up to date (%d frames)" % (sweep, len(frames))
+    return "sweep %s: to be written by the next run" % sweep
+
+
+def write_sweep(jobs, out_dir):
+    """Assembles the [outputs] sweep of a manifest's `jobs` (all of them, in manifest order) in out_dir
+    from their noise (else int) images, once every image is done: one NXmx rotation series
+    (io.nexus.sweep_bytes) written atomically, with the geometry of the first image settled as
+    `nbnumba simulate` settles it. A sweep whose SWEEP_DIGEST is that of the frames there now is left
+    as it is. Returns a one-line status; NanoBraggError when the file cannot be made."""
+    from ..io.atomic import write_now
+    from ..io.nexus import sweep_bytes
+    from ..plan import make_plan
+    sweep = jobs[0].sweep
+    path = os.path.join(out_dir, sweep)
+    frames, waiting, kind = _sweep_frames(jobs, out_dir)
     if waiting:
         return "%s not written: %d of %d images are not done" % (sweep, waiting, len(jobs))
     digest = sweep_digest(frames)
