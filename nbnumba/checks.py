@@ -147,6 +147,10 @@ def check_values(p):
     for name in p.skip.split(","):
         if name not in SKIPPABLE + ("none",):
             raise NanoBraggError("skip: %r is not one of %s" % (name, ", ".join(SKIPPABLE)))
+    if p.nxs_image == "noise" and not p.calculate_noise and (p.nxsfile or p.cbffile):
+        raise NanoBraggError("-nxs_image noise: there is no noise image (-nonoise)")
+    if p.nxsfile and p.curved_detector:
+        raise NanoBraggError("-nxsfile %s: NXmx cannot describe a curved detector (-curved_det)" % p.nxsfile)
     if _bad(p.pixel_size):
         raise NanoBraggError("%s: the pixel size must be a positive number of mm"
                              % _named(p, "pixel_size", "-pixel %s" % _g(p.pixel_size * 1000.0)))

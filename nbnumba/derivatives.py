@@ -109,12 +109,19 @@ def _quiet(line):
     pass
 
 
+def _read_table(path, default_F, log=print, warn=None):
+    """-hkl files parsed once per process (the batch workers' cache): derivatives and refine make many
+    plans of the same tables."""
+    from .batch.job import worker_cache
+    return worker_cache().read(path, default_F, log, warn)
+
+
 def base_plan(params):
     """The plan derivatives are taken on, refused (one line) where the float64 renderer cannot follow it."""
     from .kernels.cpu import covered
     from .kernels.layout import SQUARE
     from .plan import make_plan
-    plan = make_plan(params, _quiet)
+    plan = make_plan(params, _quiet, read_table=_read_table)
     p = plan.p
     if plan.interpolate:
         raise NanoBraggError("derivatives need a plan without structure-factor interpolation (-nointerpolate)")
@@ -140,7 +147,7 @@ def perturbed_plan(params, base, name, value, fluence_scale=1.0):
             raise NanoBraggError("%s: the crystal size (-xtalsize, -samplesize) makes N a step function of the "
                                  "cell; no derivative" % name)
         PARAMETERS[name].set(q, value)
-    plan = make_plan(q, _quiet)
+    plan = make_plan(q, _quiet, read_table=_read_table)
     plan.params[0]["fluence"] *= fluence_scale
     plan.params[0]["I_bg"] *= fluence_scale      # the water background is proportional to fluence too
     if name in ("Na", "Nb", "Nc") and not math.isclose(plan.params[0][name], value, rel_tol=1e-15):
@@ -164,9 +171,10 @@ def _check_names(wrt, method):
     return names
 
 
-def derivatives(params, wrt, method="analytic", threads=0, richardson=False, steps=None):
+def derivatives(params, wrt, method="analytic", threads=0, richardson=False, steps=None, check=True):
     """The float64 image of `params` and its derivative with respect to each parameter in `wrt` (see the
-    module's docstring). steps: {name: step} to override the central-difference steps."""
+    module's docstring). steps: {name: step} to override the central-difference steps. check=False skips
+    checking that each parameter's own value gives this plan (refine checks its start once)."""
     names = _check_names(wrt, method)
     base = base_plan(params)
     values = {n: PARAMETERS[n].get(params, base.p) for n in names}
@@ -174,7 +182,8 @@ def derivatives(params, wrt, method="analytic", threads=0, richardson=False, ste
         if n in ("Na", "Nb", "Nc") and values[n] <= 1.0:
             raise NanoBraggError("%s = %g: nanoBragg leaves the lattice factor of an axis with N <= 1 out; "
                                  "no derivative there" % (n, values[n]))
-        _check_base_point(params, base, n, values[n])
+        if check:
+            _check_base_point(params, base, n, values[n])
     shape = (base.p.spixels, base.p.fpixels)
     if method == "analytic":
         image, d = render(base, setup_jacobian(params, base, names, values, steps), threads)

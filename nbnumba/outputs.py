@@ -178,6 +178,16 @@ def intfile_scale(result):
     return scale
 
 
+def pgm_scale(result):
+    """C's scale of the PGM (3190-3195): -pgmscale, else 250/(5 rmsd), else the integer image's scale."""
+    scale = result.plan.p.pgm_scale
+    if scale <= 0.0:
+        scale = intfile_scale(result)
+        if result.rmsd > 0.0:
+            scale = 250.0 / (5.0 * result.rmsd)
+    return scale
+
+
 def format_image_kind(p):
     """Which image -nxsfile and -cbffile hold: -nxs_image, where auto is the noise image when there is one."""
     if p.nxs_image != "auto":
@@ -230,11 +240,7 @@ def _write_images(result, log):
         log("writing %s as %d-byte integers" % (p.intfilename, 2))
         write_smv(p.intfilename, header_for(p, -1.0), ints)
     if p.write_pgm:
-        pscale = p.pgm_scale
-        if pscale <= 0.0:
-            pscale = scale
-            if result.rmsd > 0.0:
-                pscale = 250.0 / (5.0 * result.rmsd)
+        pscale = pgm_scale(result)
         log("pgm_scale = %g" % pscale)
         log("writing %s as %d-byte integers" % (p.pgmfilename, 1))
         write_pgm(p.pgmfilename, p.fpixels, p.spixels, pscale, pgm_image(flat, pscale, p))

@@ -20,7 +20,7 @@ from .detector import apply_convention, beam_centre_defaults, detector_size, nor
 from .config import skips
 from .errors import NanoBraggError
 from .kernels import layout as K
-from .random_numbers import NanoRNG, mosaic_rotation_umat
+from .random_numbers import NanoRNG, mosaic_domain_umats
 from .sampling import RTD
 
 R_E_SQR = 7.94079248018965e-30
@@ -90,14 +90,7 @@ def _auto_interpolate(p, log):
 def _mosaic_umats(p, rng):
     """C 2436-2458: one rotation matrix per mosaic domain from the mosaic seed, drawn from the shared `rng`
     (which it advances); domain 0 is then forced aligned. Returns the list of 9-arrays."""
-    mosaic_box = np.array([p.mosaic_seed], np.int64)
-    umats = []
-    for mos in range(p.mosaic_domains):
-        u = mosaic_rotation_umat(rng, p.mosaic_spread, mosaic_box)
-        if mos == 0:
-            u = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])  # domain 0 is forced aligned
-        umats.append(u)
-    return umats
+    return list(mosaic_domain_umats(rng, p.mosaic_spread, p.mosaic_domains, np.array([p.mosaic_seed], np.int64)))
 
 
 def _structure_factors(p, log, read_table=None):

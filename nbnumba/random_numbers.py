@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .kernels.layout import NTAB, STATE_DTYPE  # noqa: F401 (NTAB: part of this module's API)
+from .kernels.layout import STATE_DTYPE
 
 
 class NanoRNG:

@@ -62,7 +62,8 @@ def read_observed(path, p):
     if size != 4 * npx:
         raise NanoBraggError("%s: neither an SMV image nor a %dx%d float image (%d bytes)"
                              % (path, p.fpixels, p.spixels, size))
-    photons = np.fromfile(path, "<f4").astype(np.float64)
+    from .io.rawfloat import read_float_image
+    photons = read_float_image(path, p.fpixels, p.spixels).reshape(-1).astype(np.float64)
     return photons, np.isfinite(photons)
 
 
@@ -106,7 +107,9 @@ def refine(params, observed, names, max_nfev=50, max_chi2=3.0, threads=0):
         key = x.tobytes()
         if key not in cache:
             cache.clear()
-            d = D.derivatives(_with_values(params, names, x, params.fluence), names, "analytic", threads)
+            # each parameter's own value is checked to give its plan once, at the start
+            d = D.derivatives(_with_values(params, names, x, params.fluence), names, "analytic", threads,
+                              check=key == x0.tobytes())
             jac = np.empty((pixels.size, len(names)))
             for i, n in enumerate(names):
                 col = d.d[n].reshape(-1)[pixels]

@@ -135,7 +135,7 @@ def subset_case(case, workdir):
         first = int(hits[0]) if hits.size else n
         until = int(np.searchsorted(sel, first, side="right")) - 1
     t = time.perf_counter()
-    img, om = _render_subset(kc.render, plan, order, fresh, sel, until)
+    img, om = _render_subset(kc.render_exact, plan, order, fresh, sel, until)
     seconds = time.perf_counter() - t
     cpu_img, cpu_om = _render_subset(cpu.render_exact, plan, order, fresh, sel, until)
     idx = order[sel]
@@ -608,7 +608,7 @@ def test_without_gpu_render_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(kc, "cuda_usable", lambda: False)
     z = np.zeros(1)
     with pytest.raises(NanoBraggError, match=r"^-device cuda: no usable CUDA GPU \(.+\)$") as e:
-        kc.render(np.zeros(1, np.int64), 0, np.zeros(1, np.int8), -1, (z,) * 7, np.zeros(1, np.float32), z,
+        kc.render_exact(np.zeros(1, np.int64), 0, np.zeros(1, np.int8), -1, (z,) * 7, np.zeros(1, np.float32), z,
                   np.zeros(1, np.int8))
     assert e.value.exit_code == 9 and "\n" not in str(e.value)
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from conftest import GOLDEN, golden_cases
 from nbnumba.cli.argv import parse_argv
 from nbnumba.kernels.cpu import covered
-from nbnumba.kernels.fast import grating_parts, sincg_fast, sinpi
+from nbnumba.kernels.fast_pixel import grating_parts, sincg_fast, sinpi
 from nbnumba.kernels.vecmath import sincg
 from nbnumba.plan import make_plan, save_fdump
 from nbnumba.render import run

@@ -1,21 +1,18 @@
 """-nxsfile, -cbffile and -pngfile on every golden case that writes an image: each file read back (NXmx with
 h5py through our reader, CBF with fabio, PNG with Pillow) holds exactly the image it should: the noise
 SMV's pixels (the int SMV's with -nonoise) and the PGM's grey levels."""
-import shlex
-import shutil
 
 import fabio
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import GOLDEN, golden_cases
-from nbnumba.cli.argv import parse_argv
+from conftest import GOLDEN, golden_cases, golden_params
 from nbnumba.io.atomic import OutputTransaction
 from nbnumba.io.nexus import read_nxmx
 from nbnumba.io.smv import read_smv
 from nbnumba.outputs import NoiseStream, format_image_kind, intfile_scale, pgm_image, write_outputs
-from nbnumba.plan import make_plan, save_fdump
+from nbnumba.plan import make_plan
 from nbnumba.render import run
 
 CASES = [c for c in golden_cases()
@@ -24,14 +21,8 @@ CASES = [c for c in golden_cases()
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_every_format_on_golden_case(case, tmp_path, monkeypatch):
-    for f in (GOLDEN / "inputs").iterdir():
-        shutil.copy(f, tmp_path / f.name)
     monkeypatch.chdir(tmp_path)
-    tail = ["-omp_threads", str(case["threads"])] if int(case.get("threads", 1)) > 1 else []
-    for pre in case.get("before", []):
-        save_fdump(make_plan(parse_argv(shlex.split(pre) + tail, warn=lambda m: None), lambda line: None),
-                   lambda line: None)
-    p = parse_argv(shlex.split(case["args"]) + tail, warn=lambda m: None)
+    p = golden_params(case, tmp_path)
     p.cbffile, p.pngfile = "x.cbf", "x.png"
     p.nxsfile = None if p.curved_detector else "x.nxs"      # NXmx cannot describe a curved detector
     plan = make_plan(p, lambda line: None)

@@ -10,16 +10,15 @@
 tests/test_cuda.py checks, under the CUDA simulator, that the GPU kernel itself computes these same
 values bit for bit."""
 import os
-import shlex
 import shutil
 
 import numpy as np
 import pytest
 
 import fast_pixel_cpu as twin
-from conftest import GOLDEN, golden_cases
+from conftest import GOLDEN, golden_cases, golden_params
 from nbnumba.cli.argv import parse_argv
-from nbnumba.plan import make_plan, save_fdump
+from nbnumba.plan import make_plan
 from nbnumba.render import run
 
 CASES = [c for c in golden_cases() if (GOLDEN / "cases" / c["name"] / "exit_code").read_text().strip() == "0"]
@@ -27,14 +26,8 @@ MIXED_BOUND = 1e-6          # of the peak, README's figure for -gpu_precision mi
 
 
 def _plan(case, folder):
-    for f in (GOLDEN / "inputs").iterdir():
-        shutil.copy(f, folder / f.name)
     os.chdir(folder)
-    tail = ["-omp_threads", str(case["threads"])] if int(case.get("threads", 1)) > 1 else []
-    for pre in case.get("before", []):
-        save_fdump(make_plan(parse_argv(shlex.split(pre) + tail, warn=lambda m: None), lambda line: None),
-                   lambda line: None)
-    plan = make_plan(parse_argv(shlex.split(case["args"]) + tail, warn=lambda m: None), lambda line: None)
+    plan = make_plan(golden_params(case, folder), lambda line: None)
     golden = np.fromfile(GOLDEN / "cases" / case["name"] / os.path.basename(plan.p.floatfilename), np.float32)
     return plan, golden
 

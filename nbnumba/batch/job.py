@@ -35,11 +35,7 @@ class TableCache:
         key = (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         digest = self._digests.get(key)
         if digest is None:
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            digest = self._digests[key] = h.hexdigest()
+            digest = self._digests[key] = sha256_file(path)
         return digest
 
     def read(self, path, default_F, log=print, warn=None):

@@ -40,8 +40,8 @@ from dataclasses import fields
 from typing import NamedTuple
 
 from ..errors import NanoBraggError
+from ..sampling import RTD
 
-RTD = 180.0 / math.pi
 
 OUTPUT_FLAGS = {"floatfile": "-floatfile", "intfile": "-intfile", "noisefile": "-noisefile", "pgmfile": "-pgmfile",
                 "nxsfile": "-nxsfile", "cbffile": "-cbffile", "pngfile": "-pngfile"}

@@ -6,7 +6,7 @@ import tempfile
 
 from . import harness
 
-KERNELS = ("exact", "fast")
+from ..config import KERNELS
 MICRO = ("kernel_exact", "kernel_fast", "sincg", "lattice_factor", "noise")
 # on the GPU, when one is usable (or named with --only): kernel and precision, full 1024x1024 frame
 GPU_MICRO = ("gpu_fast_double", "gpu_fast_mixed", "gpu_exact_double")

@@ -67,10 +67,6 @@ def _check_outputs(p):
     for flag, name in (("-nxsfile", p.nxsfile), ("-cbffile", p.cbffile), ("-pngfile", p.pngfile)):
         if name:
             outs.append((flag, name))
-    if p.nxs_image == "noise" and not p.calculate_noise and (p.nxsfile or p.cbffile):
-        raise NanoBraggError("-nxs_image noise: there is no noise image (-nonoise)")
-    if p.nxsfile and p.curved_detector:
-        raise NanoBraggError("-nxsfile %s: NXmx cannot describe a curved detector (-curved_det)" % p.nxsfile)
     if p.hklfilename is not None and not skips(p, "dumpfile"):
         outs.append(("-dumpfile", p.dumpfilename))      # written with -hkl; unwritable only warns (as in C)
     for out_flag, name in outs:

@@ -29,8 +29,8 @@ import tempfile
 import numpy as np
 
 from ..errors import NanoBraggError
+from ..sampling import RTD
 
-DEG = 180.0 / math.pi
 COUNT_CUTOFF = 65535           # the integer and noise images saturate at 2^16 - 1
 # DIALS reads a full CBF's scan only with a frame date; a fixed one keeps the file the same run after run
 FRAME_DATE = "1970-01-01T00:00:00.000"
@@ -95,7 +95,7 @@ def minicbf_lines(p, g=None):
     g = g or geometry(p)
     px = float(p.pixel_size)
     frac, _ = polarization(p)
-    osc = max(float(p.osc), 0.0) * DEG
+    osc = max(float(p.osc), 0.0) * RTD
     lines = [
         "# Detector: nbnumba simulation (nanoBragg), S/N 0",
         "# Pixel_size %se-6 m x %se-6 m" % (_g(px * 1e6), _g(px * 1e6)),
@@ -109,13 +109,13 @@ def minicbf_lines(p, g=None):
         "# Beam_xy (%s, %s) pixels" % (_g(g["beam_f_m"] / px), _g(g["beam_s_m"] / px)),
         "# Flux %s" % _g(p.flux),
         "# Filter_transmission 1.0000",
-        "# Start_angle %s deg." % _g(p.phi0 * DEG),
+        "# Start_angle %s deg." % _g(p.phi0 * RTD),
         "# Angle_increment %s deg." % _g(osc),
-        "# Detector_2theta %s deg." % _g(p.detector_twotheta * DEG),
+        "# Detector_2theta %s deg." % _g(p.detector_twotheta * RTD),
         "# Polarization %s" % _g(frac, 6),
         "# Alpha 0.0000 deg.",
         "# Kappa 0.0000 deg.",
-        "# Phi %s deg." % _g(p.phi0 * DEG),
+        "# Phi %s deg." % _g(p.phi0 * RTD),
         "# Phi_increment %s deg." % _g(osc),
         "# Chi 0.0000 deg.",
         "# Oscillation_axis SPINDLE (imgCIF %s %s %s)" % tuple(_vec_strings(p.spindle_vector)),
@@ -138,8 +138,8 @@ def imgcif_loops(p, g=None):
     # ELEMENT_X's offset: the first pixel's corner less the DETECTOR_Z translation
     corner = (g["pix0"] - g["close_m"] * g["odet"]) * 1000.0
     frac, norm = polarization(p)
-    phi0 = float(p.phi0) * DEG
-    osc = max(float(p.osc), 0.0) * DEG
+    phi0 = float(p.phi0) * RTD
+    osc = max(float(p.osc), 0.0) * RTD
     thick = "sensor thickness %s mm" % _g(p.detector_thick * 1000) if p.detector_thick > 0 else "."
 
     def vec(v):

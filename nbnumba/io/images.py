@@ -182,32 +182,20 @@ def _read_cbf(path):
 # ------------------------------------------------------------------ NXmx
 
 def _read_nxmx(path):
-    try:
-        from . import nexus
-        read_nxmx = nexus.read_nxmx
-    except (ImportError, AttributeError):
-        raise NanoBraggError("%s: an HDF5 file; reading NXmx needs nbnumba.io.nexus.read_nxmx, which this "
-                             "version does not have" % path) from None
+    from .nexus import read_nxmx
     try:
         d = read_nxmx(path)
     except NanoBraggError:
         raise
     except Exception as e:                # h5py raises its own types for damaged files
         raise NanoBraggError("%s: cannot read it as NXmx: %s" % (path, e)) from None
-    image = None
-    for key in ("image", "data", "pixels"):
-        if key in d and d[key] is not None:
-            image = np.asarray(d[key])
-            break
-    if image is None:
-        raise NanoBraggError("%s: the NXmx file has no image" % path)
+    image = np.asarray(d["image"])
     while image.ndim > 2 and image.shape[0] == 1:
         image = image[0]
     if image.ndim != 2:
         raise NanoBraggError("%s: the NXmx image is %s, not one 2-D frame" % (path, image.shape))
     info = {"format": "NXmx", "dtype": str(image.dtype)}
-    g = d.get("geometry") if isinstance(d.get("geometry"), dict) else {}
-    _nxmx_geometry(info, g)
+    _nxmx_geometry(info, d["geometry"])
     if d.get("kind"):
         info["kind"] = str(d["kind"])
     return image if not np.issubdtype(image.dtype, np.floating) else image.astype(np.float64), info

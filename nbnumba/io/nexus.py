@@ -78,6 +78,7 @@ import os
 import numpy as np
 
 from ..errors import NanoBraggError
+from ..sampling import RTD
 
 # the MOSFLM frame: rows are McStas x, y, z in nanoBragg components (a proper rotation)
 MOSFLM_TO_MCSTAS = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
@@ -92,7 +93,6 @@ BEAM = INSTRUMENT + "/beam"
 SAMPLE = ENTRY + "/sample"
 USER_MASK_BIT = 1 << 8
 THIN_SENSOR = 1e-9          # m: the sensor_thickness of a run without -detector_thick (dxtbx refuses 0)
-RTD = 180.0 / math.pi
 
 _LENGTH = {"m": 1.0, "meter": 1.0, "metre": 1.0, "meters": 1.0, "metres": 1.0, "mm": 1e-3, "millimeter": 1e-3,
            "millimetre": 1e-3, "cm": 1e-2, "um": 1e-6, "µm": 1e-6, "micron": 1e-6, "microns": 1e-6,
@@ -167,7 +167,7 @@ def _time_stamps(exposure):
 def _compression():
     """h5py dataset keywords: bitshuffle/LZ4 through hdf5plugin when it loads, else gzip."""
     try:
-        import hdf5plugin
+        import hdf5plugin  # noqa: F401 - importing it registers the bitshuffle/LZ4 filter
         import h5py
         if h5py.h5z.filter_avail(hdf5plugin.BSHUF_ID):
             return dict(hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
@@ -205,8 +205,8 @@ def _field(group, name, value, units=None):
 def _simulated_mask(p):
     """uint32 (spixels, fpixels): USER_MASK_BIT where nanoBragg did not simulate (outside -roi, -mask zero)."""
     mask = np.full((p.spixels, p.fpixels), USER_MASK_BIT, np.uint32)
-    y0, y1 = max(p.roi_ymin, 0), min(p.roi_ymax, p.spixels - 1)
-    x0, x1 = max(p.roi_xmin, 0), min(p.roi_xmax, p.fpixels - 1)
+    from ..render import roi_bounds
+    y0, y1, x0, x1 = roi_bounds(p)
     if y1 >= y0 and x1 >= x0:
         mask[y0:y1 + 1, x0:x1 + 1] = 0
     maskimage = getattr(p, "maskimage", None)

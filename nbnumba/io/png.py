@@ -14,14 +14,9 @@ from .cscan import c_g
 
 
 def png_scale(p, result):
-    """The PGM's scale (C 3190-3195)."""
-    scale = p.pgm_scale
-    if scale <= 0.0:
-        from ..outputs import intfile_scale
-        scale = intfile_scale(result)
-        if result.rmsd > 0.0:
-            scale = 250.0 / (5.0 * result.rmsd)
-    return scale
+    """The PGM's scale (outputs.pgm_scale; p is result's settled configuration)."""
+    from ..outputs import pgm_scale
+    return pgm_scale(result)
 
 
 def grey_to_png(grey, text=()):

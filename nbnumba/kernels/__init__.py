@@ -1,8 +1,6 @@
 """Per-pixel kernels. Every renderer has the signature of cpu.render_exact, so the plan, the serial-order
 rules and the outputs are shared by all of them."""
 
-KERNELS = ("exact", "fast")
-
 
 def renderer(kernel="exact", device="cpu", precision="double"):
     """The render function for a kernel name, a device ('cpu' or 'cuda') and, on the GPU, a precision

@@ -12,7 +12,7 @@
   GPU. Fresh and interpolating pixels go to the exact kernel, as on the CPU.
 
 The plan's arrays stay on the device between renders (keyed by their content, so a batch of images that
-share a structure-factor table or a pixel list copies it once); only the rendered values, the solid
+share a structure-factor table copies it once; a render's pixel list is simply copied); only the rendered values, the solid
 angles and the interpolation flags come back, through pinned buffers. Importing this module needs no
 GPU; rendering raises NanoBraggError when none is usable. Works with numba's built-in `numba.cuda` and
 with the numba-cuda package (which takes over the same `numba.cuda` name), and under the simulator
@@ -191,14 +191,12 @@ def render_exact(order, start, fresh, interp_until, arrays, image, omega, switch
         progress(order.shape[0])
 
 
-render = render_exact       # the name this driver had when it had one kernel
-
-
 def _launch_exact(order, fresh, interp_until, d_plan):
     """The exact kernel on list positions 0..m-1 of `order` (interpolating up to interp_until): their
     values, omega and switch flags, copied back once."""
     m = order.shape[0]
-    d_order, d_fresh = _device(np.ascontiguousarray(order, np.int64)), _device(np.ascontiguousarray(fresh))
+    # this render's own list: copied, not looked up (hashing it would cost more than the copy)
+    d_order, d_fresh = (cuda.to_device(np.ascontiguousarray(a)) for a in (order.astype(np.int64, copy=False), fresh))
     d_values = cuda.device_array(m, np.float32)
     d_omega = cuda.device_array(m, np.float64)
     d_switched = cuda.device_array(m, np.int8)
@@ -214,7 +212,7 @@ def _launch_exact(order, fresh, interp_until, d_plan):
 
 class _DeviceCache:
     """Device copies of host arrays, keyed by their content (dtype, shape, bytes), the least recently
-    used dropped beyond `budget` bytes: a batch of images that share a table or a pixel list copies it
+    used dropped beyond `budget` bytes: a batch of images that share a table copies it
     to the GPU once."""
 
     def __init__(self, budget=2 << 30):
@@ -379,7 +377,7 @@ def _launch_fast(order, first, named, d_plan, precision):
     cell_list = np.ascontiguousarray(named["cells"][1].reshape(-1, 9))
     m = order.shape[0] - first
     index_type = np.int32 if order.shape[0] < 2**31 else np.int64   # 32-bit pixel indices where they fit
-    d_order = _device(order.astype(index_type))
+    d_order = cuda.to_device(order.astype(index_type))
     per_block = min(max(1, int(tunables.THREADS_PER_BLOCK)), MAX_BLOCK)
     parts = threads_per_pixel(m, cell_list.shape[0], per_block)
     per = per_block // parts

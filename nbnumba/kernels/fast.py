@@ -16,8 +16,7 @@ whole plans with oversample_thick/polar/omega (C's running-sum quirks) or a non-
 """
 import numpy as np
 
-from .fast_pixel import (grating_parts, polarization_fast, polarization_frame, sincg_fast, sinpi,  # noqa: F401
-                         square_latt2, table_frame, table_slot)
+from .fast_pixel import polarization_fast, polarization_frame, square_latt2, table_frame, table_slot
 from .jit import jit, magnitude, unitize
 from .layout import (S_ACC, S_AIRPATH, S_CAPTURE, S_FI, S_OMEGA_PX, S_OMEGA_SUM, S_ON, S_POLAR, S_POS, S_SI, S_SLOT,
                      S_SX, S_SY, S_SZ, S_UX, S_UY, S_UZ, S_VAL, S_W, SQUARE)

@@ -88,7 +88,11 @@ def _pixel(fpixel, spixel, fresh, plan, tables, dplan, image, dimage, idx, work)
     Nc = prm.Nc
     wbase = 1.0 if table else f2[0]
     lo, top, strides = table_frame(prm, dims)
-    M[:] = 0.0
+    any_cells = False            # a parameter moves the cells: their sensitivities are needed
+    for t in range(P):
+        any_cells = any_cells or moves_cells[t] != 0
+    if any_cells:
+        M[:] = 0.0
     dN[:] = 0.0
     acc = prm.I_bg
     for t in range(P):
@@ -196,16 +200,17 @@ def _pixel(fpixel, spixel, fresh, plan, tables, dplan, image, dimage, idx, work)
                         gx += gh * a0 + gk * b0 + gl * c0
                         gy += gh * a1 + gk * b1 + gl * c1
                         gz += gh * a2 + gk * b2 + gl * c2
-                        r = base + c
-                        M[r, 0] += gh * sx
-                        M[r, 1] += gh * sy
-                        M[r, 2] += gh * sz
-                        M[r, 3] += gk * sx
-                        M[r, 4] += gk * sy
-                        M[r, 5] += gk * sz
-                        M[r, 6] += gl * sx
-                        M[r, 7] += gl * sy
-                        M[r, 8] += gl * sz
+                        if any_cells:
+                            r = base + c
+                            M[r, 0] += gh * sx
+                            M[r, 1] += gh * sy
+                            M[r, 2] += gh * sz
+                            M[r, 3] += gk * sx
+                            M[r, 4] += gk * sy
+                            M[r, 5] += gk * sz
+                            M[r, 6] += gl * sx
+                            M[r, 7] += gl * sy
+                            M[r, 8] += gl * sz
                     for t in range(P):
                         dacc[t] += gx * ds[t, 0] + gy * ds[t, 1] + gz * ds[t, 2]
     for t in range(P):
