@@ -8,8 +8,8 @@ import sys
 
 
 def _plain_simulate(argv):
-    # "--help" and "--" mean something to click's parser for the simulate command; leave them to it
-    return argv[:1] == ["simulate"] and not any(a in ("--help", "--") for a in argv[1:])
+    # "--help", "-h" and "--" mean something to click's parser for the simulate command; leave them to it
+    return argv[:1] == ["simulate"] and not any(a in ("--help", "-h", "--") for a in argv[1:])
 
 
 def entry(argv=None):

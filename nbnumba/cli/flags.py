@@ -1138,6 +1138,10 @@ def all_flags() -> list[Flag]:
 def help_text() -> str:
     """Every option with its values, units and default, grouped like nanoBragg-flags.md."""
     out = [
+        "Usage: nbnumba simulate [FLAGS...]   (e.g. nbnumba simulate -cell 100 100 100 90 90 90 "
+        "-default_F 100 -N 5)",
+        "",
+        "Simulate one diffraction image with nanoBragg.c's flags; -h or --help prints this.",
         "Options are matched as in nanoBragg.c: by substring, in a fixed order, and a value",
         "is never consumed. Unknown options are ignored with a warning.",
     ]

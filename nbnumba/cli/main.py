@@ -12,7 +12,8 @@ class _Commands(click.Group):
     harness costs about 30 ms that every simulation would otherwise pay, Dask more)."""
 
     LAZY = {"bench": ("..benchmark.command", "bench"), "batch": ("..batch.command", "batch"),
-            "refine": (".refine", "refine"), "show": (".show", "show"), "compare": (".compare", "compare")}
+            "refine": (".refine", "refine"), "show": (".show", "show"), "compare": (".compare", "compare"),
+            "example": (".example", "example")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
@@ -44,6 +45,11 @@ def _print_help(ctx, _param, value):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def simulate(args):
     """Simulate a diffraction image; takes nanoBragg's flags (see --help)."""
+    # -h is no flag of nanoBragg.c's (C ignores it); as a token of its own it asks for the help. Not a
+    # click option: click would read -hkl as -h -k -l
+    if "-h" in args:
+        click.echo(help_text(), nl=False)
+        return
     code = run_simulate(args)
     if code:
         sys.exit(code)
