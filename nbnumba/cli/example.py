@@ -15,7 +15,7 @@ seed = 1                                # image i without its own -seed gets -se
 [outputs]                               # the default: floatfile and noisefile; intfile, pgmfile, nxsfile,
 floatfile = "{id}.bin"                  # cbffile, pngfile too if named
 noisefile = "{id}.img"
-# sweep = "series.nxs"                  # the [rotation] frames as one NXmx scan, written when they are all done
+sweep = "series.nxs"                    # the [rotation] frames as one NXmx scan, written when they are all done
 [rotation]                              # frame i: -phi start+i*osc -osc osc, ids rot_00001 ...
 prefix = "rot_"
 start = 0.0
