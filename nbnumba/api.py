@@ -10,20 +10,59 @@ Keywords are nanoBragg.c's variable names in its internal SI units (meters, radi
 3-vectors may be given as (x, y, z); N sets Na, Nb and Nc, as -N does. A group may be given as a mapping
 of its fields (detector={"distance": 0.1, "fpixels": 128}); the configuration is read and written either
 way (params.detector.distance is params.distance). Each keyword is checked (nbnumba.config.set_value): an
-unknown name, a wrong type or an impossible value is a NanoBraggError naming it.
+unknown name, a wrong type or an impossible value is a NanoBraggError naming it. So is every argument of
+every function here: a wrong type, range or shape is a NanoBraggError naming the argument, and a
+configuration's fields are checked (config.check_fields) before a run.
 """
+import numbers
+import os
+
+from . import outputs as _outputs
+from . import plan as _plan
 from .config import Beam, Crystal, Detector, Noise, Outputs, Params, Run, Sampling, checked_value, set_value
 from .errors import NanoBraggError
-from .outputs import log_run_summary, write_outputs
-from .plan import make_plan, save_fdump
-from .render import resolve_device, run
+from .plan import make_plan
+from .render import Result, resolve_device, run
+
+
+def _argv_item(i, a):
+    """argv[i] as the parser's string: a string, a path or a number (not a bool)."""
+    if isinstance(a, os.PathLike):
+        a = os.fspath(a)
+    if isinstance(a, str):
+        return a
+    if isinstance(a, numbers.Real) and not isinstance(a, bool):
+        return str(a)
+    raise NanoBraggError("argv[%d] must be a string or a number, not %r" % (i, a))
+
+
+def _quiet(line):
+    pass
+
+
+def _check_log(log):
+    if not callable(log):
+        raise NanoBraggError("log must be a function of one line (or None), not %r" % (log,))
+
+
+def _check_result(result):
+    if not isinstance(result, Result):
+        raise NanoBraggError("result must be what run_simulation returns, not %s" % type(result).__name__)
 
 
 def params(argv=None, **keywords):
-    """A configuration from a nanoBragg argument list (optional) and keyword overrides (SI units): nanoBragg
-    names (distance=0.1) or groups given as mappings (detector={"distance": 0.1})."""
+    """A configuration from a nanoBragg argument list (optional: a list of strings, numbers allowed) and
+    keyword overrides (SI units): nanoBragg names (distance=0.1) or groups given as mappings
+    (detector={"distance": 0.1})."""
     from .cli.argv import parse_argv    # nanoBragg's argv semantics (and seed defaults) live with the command line
-    p = parse_argv([str(a) for a in argv or []])
+    if argv is None:
+        argv = []
+    elif isinstance(argv, (str, bytes)):
+        raise NanoBraggError("argv must be a list of strings, not the string %r (split it: %r.split())"
+                             % (argv, argv))
+    elif not isinstance(argv, (list, tuple)):
+        raise NanoBraggError("argv must be a list of strings, not %s" % type(argv).__name__)
+    p = parse_argv([_argv_item(i, a) for i, a in enumerate(argv)])
     for name, value in keywords.items():
         set_value(p, name, value)
     return p
@@ -33,7 +72,10 @@ def run_simulation(p, log=None, threads=None, kernel=None, device=None):
     """Builds the plan and renders the image; returns a Result (image, statistics, plan).
 
     kernel ('exact' or 'fast') and device ('cpu', 'cuda', 'auto') default to the parameters' own."""
-    log = (lambda line: None) if log is None else log
+    from .derivatives import check_params
+    check_params(p, "p")
+    log = _quiet if log is None else log
+    _check_log(log)
     threads = p.threads if threads is None else checked_value("threads", threads)
     kernel = p.kernel if kernel is None else checked_value("kernel", kernel)
     device = p.device if device is None else checked_value("device", device)
@@ -63,6 +105,46 @@ def batch(manifest, out=None, engine="dask", workers=None, threads_per_worker=No
     if out is None:
         return stream_images(jobs, engine, workers, threads_per_worker, scheduler, cluster, slurm)
     return run_batch(jobs, out, engine, workers, threads_per_worker, scheduler, cluster, slurm, shard, bar=False)
+
+
+def write_outputs(result, log=print, noise_job=None, outputs=None):
+    """Writes the files nanoBragg would for `result` (from run_simulation), printing its log lines with
+    `log`; returns the noise image or None (nbnumba.outputs.write_outputs)."""
+    from .io.atomic import OutputTransaction
+    _check_result(result)
+    log = _quiet if log is None else log
+    _check_log(log)
+    if noise_job is not None and not isinstance(noise_job, _outputs.NoiseStream):
+        raise NanoBraggError("noise_job must be None or an outputs.NoiseStream, not %s" % type(noise_job).__name__)
+    if outputs is not None and not isinstance(outputs, OutputTransaction):
+        raise NanoBraggError("outputs must be None or an io.atomic.OutputTransaction, not %s"
+                             % type(outputs).__name__)
+    return _outputs.write_outputs(result, log, noise_job, outputs)
+
+
+def log_run_summary(result, log=print, progress_shown=False):
+    """The lines nanoBragg prints between its pixel loop and its output files, for `result`
+    (nbnumba.outputs.log_run_summary)."""
+    _check_result(result)
+    log = _quiet if log is None else log
+    _check_log(log)
+    if not isinstance(progress_shown, (bool, int)):
+        raise NanoBraggError("progress_shown must be True or False, not %r" % (progress_shown,))
+    return _outputs.log_run_summary(result, log, bool(progress_shown))
+
+
+def save_fdump(plan, log=print, outputs=None):
+    """Writes the structure-factor cache (Fdump.bin) a plan read from -hkl, as nanoBragg does
+    (nbnumba.plan.save_fdump); `plan` is result.plan or make_plan's."""
+    from .io.atomic import OutputTransaction
+    if not isinstance(plan, _plan.Plan):
+        raise NanoBraggError("plan must be a Plan (run_simulation(...).plan), not %s" % type(plan).__name__)
+    log = _quiet if log is None else log
+    _check_log(log)
+    if outputs is not None and not isinstance(outputs, OutputTransaction):
+        raise NanoBraggError("outputs must be None or an io.atomic.OutputTransaction, not %s"
+                             % type(outputs).__name__)
+    return _plan.save_fdump(plan, log, outputs)
 
 
 def derivatives(params, wrt, method="analytic", threads=0, richardson=False, steps=None):

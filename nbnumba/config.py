@@ -392,9 +392,10 @@ def checked_value(name, value):
             raise NanoBraggError("%s must be finite, not %r" % (name, value))
         value = parts
     elif kind == "str":
-        if not isinstance(value, str) or (name in CHOICES and value not in CHOICES[name]):
-            raise NanoBraggError("%s must be one of %s, not %r" % (name, ", ".join(CHOICES.get(name, ("a string",))),
-                                                                   value))
+        if name in CHOICES and (not isinstance(value, str) or value not in CHOICES[name]):
+            raise NanoBraggError("%s must be one of %s, not %r" % (name, ", ".join(CHOICES[name]), value))
+        if not isinstance(value, str):
+            raise NanoBraggError("%s must be a string, not %r" % (name, value))
     elif kind == "path":
         if value is not None:
             if not isinstance(value, (str, os.PathLike)):
@@ -403,6 +404,27 @@ def checked_value(name, value):
     elif value is not None and not isinstance(value, np.ndarray):
         raise NanoBraggError("%s must be a NumPy array, not %r" % (name, type(value).__name__))
     return value
+
+
+def check_fields(p, arg="params"):
+    """NanoBraggError naming the field unless every field of the configuration `p` holds a value of its kind
+    in the form the parser stores it (vectors as C's 4 numbers): the check the Python API's functions give a
+    configuration whose attributes were assigned directly, before any work (values are not changed)."""
+    if not isinstance(p, Params):
+        raise NanoBraggError("%s must be a configuration (nbnumba.api.params(...)), not %s" % (arg, type(p).__name__))
+    for group, cls in GROUPS.items():
+        g = p.__dict__.get(group)
+        if not isinstance(g, cls):
+            raise NanoBraggError("%s.%s must be a %s, not %s" % (arg, group, cls.__name__, type(g).__name__))
+        for f in g.__dataclass_fields__:
+            value = getattr(g, f)
+            if _FIELD_KINDS[f] != "vector":
+                checked_value(f, value)
+            elif (not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 4
+                    or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)):
+                # the parser's values are taken as they are (the plan judges them); their form is C's
+                raise NanoBraggError("%s must hold C's 4 numbers (magnitude, x, y, z) when assigned directly, not %r; "
+                                     "set_value(p, %r, (x, y, z)) takes 3" % (f, value, f))
 
 
 def _did_you_mean(name, names):

@@ -17,6 +17,7 @@ without interpolation or the -oversample_thick/_polar/_omega flags.
 """
 import copy
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -155,29 +156,91 @@ def perturbed_plan(params, base, name, value, fluence_scale=1.0):
     return plan
 
 
-def _check_names(wrt, method):
-    if method not in ("analytic", "central"):
+def _check_names(wrt, method, arg="wrt"):
+    """The parameter names `wrt` (argument `arg`) as a list, each known and differentiable by `method`,
+    none twice; NanoBraggError naming the argument otherwise."""
+    if not isinstance(method, str) or method not in ("analytic", "central"):
         raise NanoBraggError("method must be 'analytic' or 'central', not %r" % (method,))
-    names = list(wrt)
+    if isinstance(wrt, (str, bytes)):
+        raise NanoBraggError("%s must be a list of parameter names, not the string %r (give [%r])" % (arg, wrt, wrt))
+    try:
+        names = list(wrt)
+    except TypeError:
+        raise NanoBraggError("%s must be a list of parameter names, not %r" % (arg, wrt)) from None
+    if not names:
+        raise NanoBraggError("%s: name at least one parameter; choose from %s" % (arg, ", ".join(_choices(method))))
     for name in names:
-        if name not in PARAMETERS:
-            raise NanoBraggError("cannot differentiate with respect to %r; choose from %s"
-                                 % (name, ", ".join(PARAMETERS)))
+        if not isinstance(name, str) or name not in PARAMETERS:
+            raise NanoBraggError("%s: cannot differentiate with respect to %r; choose from %s"
+                                 % (arg, name, ", ".join(PARAMETERS if arg == "wrt" else _choices(method))))
         if method == "analytic" and not PARAMETERS[name].analytic:
-            raise NanoBraggError("%s: no analytic derivative (use method='central'); analytic: %s"
-                                 % (name, ", ".join(n for n, v in PARAMETERS.items() if v.analytic)))
+            raise NanoBraggError("%s: no analytic derivative (%s); analytic: %s"
+                                 % (name, "use method='central'" if arg == "wrt" else "refine needs one",
+                                    ", ".join(_choices(method))))
     if len(set(names)) != len(names):
-        raise NanoBraggError("a parameter is named twice in %r" % (names,))
+        raise NanoBraggError("%s: a parameter is named twice in %r" % (arg, names))
     return names
 
 
-def derivatives(params, wrt, method="analytic", threads=0, richardson=False, steps=None, check=True):
+def _choices(method):
+    return [n for n, v in PARAMETERS.items() if v.analytic or method == "central"]
+
+
+def check_params(params, arg="params"):
+    """NanoBraggError naming `arg` unless `params` is a configuration (nbnumba.api.params) whose every field
+    holds a value of its kind (config.check_fields)."""
+    from .config import check_fields
+    check_fields(params, arg)
+    return params
+
+
+def check_threads(threads):
+    """CPU threads as the `threads` argument gives them (None or 0: every CPU this process may use)."""
+    from .config import checked_value
+    return 0 if threads is None else checked_value("threads", threads)
+
+
+def _check_steps(steps, names, values, method):
+    """{name: step} of the finite differences, each a positive finite number of a parameter in `names`
+    that moves its value; NanoBraggError naming `steps` otherwise."""
+    if steps is None:
+        return {}
+    if not hasattr(steps, "items"):
+        raise NanoBraggError("steps must be a mapping {name: step}, not %r" % (steps,))
+    out = {}
+    for name, h in steps.items():
+        if name not in names:
+            raise NanoBraggError("steps: %r is not one of the parameters differentiated (%s)"
+                                 % (name, ", ".join(names)))
+        if isinstance(h, bool) or not isinstance(h, numbers.Real):
+            raise NanoBraggError("steps[%r] must be a number, not %r" % (name, h))
+        h = float(h)
+        if not (math.isfinite(h) and h > 0.0):
+            raise NanoBraggError("steps[%r] must be a positive finite number of %s, not %r"
+                                 % (name, PARAMETERS[name].units, h))
+        v = float(values[name])
+        if v + h == v or v - h == v:
+            raise NanoBraggError("steps[%r] = %g is too small to move the value %g" % (name, h, v))
+        if name == "fluence" and h >= 1.0:
+            raise NanoBraggError("steps['fluence'] must be below 1 (a relative step), not %g" % h)
+        out[name] = h
+    return out
+
+
+def derivatives(params, wrt, method="analytic", threads=0, richardson=False, steps=None, check=True, finite=True):
     """The float64 image of `params` and its derivative with respect to each parameter in `wrt` (see the
-    module's docstring). steps: {name: step} to override the central-difference steps. check=False skips
-    checking that each parameter's own value gives this plan (refine checks its start once)."""
+    module's docstring). steps: {name: step} to override the central-difference steps (positive, in the
+    parameter's units, of parameters in `wrt`). check=False skips checking that each parameter's own value
+    gives this plan (refine checks its start once); finite=False returns an image or derivatives that
+    are not finite instead of refusing them (refine lets its trial steps find out)."""
     names = _check_names(wrt, method)
+    check_params(params)
+    threads = check_threads(threads)
+    if not isinstance(richardson, (bool, np.bool_)):
+        raise NanoBraggError("richardson must be True or False, not %r" % (richardson,))
     base = base_plan(params)
     values = {n: PARAMETERS[n].get(params, base.p) for n in names}
+    steps = _check_steps(steps, names, values, method)
     for n in names:
         if n in ("Na", "Nb", "Nc") and values[n] <= 1.0:
             raise NanoBraggError("%s = %g: nanoBragg leaves the lattice factor of an axis with N <= 1 out; "
@@ -192,12 +255,25 @@ def derivatives(params, wrt, method="analytic", threads=0, richardson=False, ste
         image = render(base, None, threads)[0]
         out = {}
         for n in names:
-            h = (steps or {}).get(n, PARAMETERS[n].step)
+            h = steps.get(n, PARAMETERS[n].step)
             diff = _central(params, base, n, values[n], h, threads)
             if richardson:
                 diff = (4.0 * _central(params, base, n, values[n], h / 2.0, threads) - diff) / 3.0
             out[n] = diff.reshape(shape)
+    if finite:
+        check_finite(image, out)
     return Derivatives(image.reshape(shape), out, values, {n: PARAMETERS[n].units for n in names}, method)
+
+
+def check_finite(image, d, where="at this point"):
+    """NanoBraggError unless the image and every derivative in `d` ({name: array}) are finite."""
+    if not np.all(np.isfinite(image)):
+        raise NanoBraggError("the model's image has %d pixels NaN or infinite %s: an overflow of F, N or the "
+                             "fluence" % (np.count_nonzero(~np.isfinite(image)), where))
+    for n, a in d.items():
+        if not np.all(np.isfinite(a)):
+            raise NanoBraggError("the derivative in %s has %d pixels NaN or infinite %s"
+                                 % (n, np.count_nonzero(~np.isfinite(a)), where))
 
 
 def _check_base_point(params, base, name, value):

@@ -70,7 +70,7 @@ def test_a_start_too_far_is_not_converged(observed):
 @pytest.mark.parametrize("args,message", [
     (["--refine", "spin"], "cannot differentiate with respect to 'spin'"),
     (["--refine", "mosaic"], "mosaic: no analytic derivative"),
-    (["--refine", "distance", "--flags", "-cell 70 80 90 -default_F 1 -detpixels 32"], "9216 pixels, the model has 32x32"),
+    (["--refine", "distance", "--flags", "-cell 70 80 90 -default_F 1 -detpixels 32"], "obs.img: 96x96 pixels, the model has 32x32"),
 ])
 def test_bad_requests(observed, args, message):
     if "--flags" not in args:
