@@ -242,8 +242,8 @@ def make_plan(params, log=print, read_table=None):
     if p.matfilename is None and p.a[0] == 0.0:
         raise NanoBraggError("no unit cell: give -cell a b c alpha beta gamma or -mat FILE")
     if p.maskimage is not None and p.maskimage.size < p.fpixels * p.spixels:
-        raise NanoBraggError("%s: mask has %d pixels, the detector %dx%d"
-                             % (p.maskfilename, p.maskimage.size, p.fpixels, p.spixels))
+        raise NanoBraggError("%s has %d pixels, the detector %dx%d"
+                             % (p.maskfilename or "the mask (maskimage)", p.maskimage.size, p.fpixels, p.spixels))
 
     # 1380-1694: step counts
     p.phisteps, p.osc, p.phistep = sampling.phi_steps(p.phisteps, p.osc, p.phistep)
