@@ -6,6 +6,7 @@ Skipped where /usr/bin/dials.import is absent, unless NBNUMBA_REQUIRE_DIALS=1 (t
 data are bitshuffle/LZ4-compressed: dxtbx gets hdf5plugin's filters through HDF5_PLUGIN_PATH.
 """
 import json
+import math
 import os
 import subprocess
 
@@ -105,3 +106,93 @@ def test_dials_import_sees_nanobraggs_geometry(flags, tmp_path):
                           timeout=300)
     assert show.returncode == 0, show.stderr
     assert "mm: (%.2f,%.2f)" % tuple(centre) in show.stdout
+
+
+SENSOR = r"""
+import json, sys
+from dials.algorithms.integration import qe_correction
+from dxtbx.model.experiment_list import ExperimentListFactory
+from scitbx import matrix
+out = {}
+for name in sys.argv[1:]:
+    expt = ExperimentListFactory.from_json_file(name, check_format=True)[0]
+    panel = expt.detector[0]
+    nf, ns = panel.get_image_size()
+    px = panel.get_pixel_size()
+    s0 = matrix.col(expt.beam.get_s0())
+    shifts, qe = [], []
+    for f, s in ((0, 0), (nf, 0), (0, ns), (nf, ns)):
+        mm = panel.pixel_to_millimeter((f, s))
+        shifts.append(max(abs(mm[0] - f * px[0]), abs(mm[1] - s * px[1])))
+        s1 = matrix.col(panel.get_lab_coord((f * px[0], s * px[1]))).normalize() * s0.length()   # the corner itself
+        if panel.get_mu() > 0:
+            qe.append(qe_correction(panel.get_mu(), panel.get_thickness(), s1, panel.get_normal()))
+    out[name] = dict(thickness=panel.get_thickness(), mu=panel.get_mu(), material=panel.get_material(),
+                     strategy=type(panel.get_px_mm_strategy()).__name__, max_shift_mm=max(shifts), qe=qe,
+                     format=expt.imageset.get_format_class().__name__ if expt.imageset else None)
+print(json.dumps(out))
+"""
+
+
+def test_dials_sees_no_sensor_correction_that_nanobragg_did_not_simulate(tmp_path):
+    """Without -detector_thick nanoBragg counts every photon where it meets the detector surface.
+
+    NXmx: dxtbx requires a sensor (Si, thickness > 0) and always applies a parallax correction; the file
+    names 1 nm of silicon, so the parallax shift is nil and DIALS's geometry exact, but DIALS's
+    efficiency of it (mu x 1 nm / cos) cannot be turned off from the file: dials.import's
+    panel.parallax_correction=False panel.thickness=1000 gives nanoBragg's ideal detector (no parallax,
+    efficiency 1). CBF: no sensor at all (thickness 0, mu 0, no parallax). With -detector_thick the NXmx
+    names the thickness and DIALS's efficiency is nanoBragg's capture fraction 1 - exp(-mu t / cos) when
+    -detector_abs is silicon's attenuation length at the wavelength."""
+    from nbnumba.io.cbf import cbf_bytes
+    env = _system_env()
+    p = make_plan(params(BASE), lambda line: None).p
+    data = np.ones((p.spixels, p.fpixels), dtype=np.uint16)
+    (tmp_path / "thin.nxs").write_bytes(nxmx_bytes(p, data, "noise"))
+    p.cbffile = "thin_00001.cbf"
+    (tmp_path / "thin_00001.cbf").write_bytes(cbf_bytes(p, data.astype(np.int32), "noise"))
+
+    def dials_import(image, expt, *options):
+        res = subprocess.run([DIALS_IMPORT, image, "output.experiments=" + expt, *options], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+    def report(*expts):
+        res = subprocess.run([SYSTEM_PYTHON, "-c", SENSOR, *expts], cwd=tmp_path, capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    dials_import("thin.nxs", "thin.expt")
+    dials_import("thin.nxs", "ideal.expt", "panel.parallax_correction=False", "panel.thickness=1000")
+    dials_import("thin_00001.cbf", "cbf.expt")
+    got = report("thin.expt", "ideal.expt", "cbf.expt")
+    thin, ideal, cbf = got["thin.expt"], got["ideal.expt"], got["cbf.expt"]
+    assert thin["format"] == "FormatNXmx" and thin["material"] == "Si"
+    assert thin["thickness"] == pytest.approx(1e-6, rel=1e-9)
+    assert thin["strategy"] == "ParallaxCorrectedPxMmStrategy" and thin["max_shift_mm"] < 1e-9
+    mu = thin["mu"]                             # silicon at 1.1 A in dxtbx's table, 1/mm
+    assert 3.0 < mu < 8.0
+    # the efficiency DIALS divides by: what the file cannot turn off (so the README's import options)
+    assert all(abs(q - mu * 1e-6) < 0.01 * mu * 1e-6 for q in thin["qe"])
+    assert ideal["strategy"] == "SimplePxMmStrategy" and ideal["max_shift_mm"] == 0.0
+    assert ideal["qe"] == [1.0] * 4
+    assert cbf["format"].startswith("FormatCBFFull")
+    assert (cbf["thickness"], cbf["mu"], cbf["strategy"], cbf["max_shift_mm"], cbf["qe"]) == (
+        0.0, 0.0, "SimplePxMmStrategy", 0.0, [])
+
+    # a sensor nanoBragg simulated, with silicon's attenuation length: DIALS corrects for what it simulated
+    p = make_plan(params(BASE + ["-detector_thick", "320", "-detector_abs", repr(1000.0 / mu)]), lambda line: None).p
+    (tmp_path / "thick.nxs").write_bytes(nxmx_bytes(p, data, "noise"))
+    dials_import("thick.nxs", "thick.expt")
+    thick = report("thick.expt")["thick.expt"]
+    assert thick["thickness"] == pytest.approx(0.32) and thick["mu"] == pytest.approx(mu, rel=1e-12)
+    assert math.isclose(1.0 / p.detector_mu, 1e-3 / mu, rel_tol=1e-12)
+    odet = np.array(p.odet_vector[1:4])
+    for q, (f, s) in zip(thick["qe"], ((0, 0), (p.fpixels, 0), (0, p.spixels), (p.fpixels, p.spixels))):
+        corner = np.array(p.pix0_vector[1:4]) + f * p.pixel_size * np.array(p.fdet_vector[1:4]) \
+            + s * p.pixel_size * np.array(p.sdet_vector[1:4])
+        cos = abs(corner @ odet) / np.linalg.norm(corner)
+        capture = 1.0 - math.exp(-p.detector_mu * p.detector_thick / cos)      # nanoBragg's, summed over layers
+        assert q == pytest.approx(capture, rel=1e-9)
+    assert thick["strategy"] == "ParallaxCorrectedPxMmStrategy" and thick["max_shift_mm"] > 1e-4

@@ -116,13 +116,17 @@ def test_read_smv_golden_inputs():
 
 def test_read_smv_c_rules(tmp_path):
     p = tmp_path / "f.img"
-    # HEADER_BYTES odd and != 512: pixels start at 2*(HEADER_BYTES//2); past the end they read 0;
+    # HEADER_BYTES odd and != 512: pixels start at 2*(HEADER_BYTES//2);
     # DETECTOR_DIMENSIONS stands in for SIZE1/SIZE2 when SIZE1 reads 0; BYTE_ORDER is ignored
     head = b"{\nHEADER_BYTES=601;\nBYTE_ORDER=big_endian;\nSIZE1=0;SIZE2=9;DETECTOR_DIMENSIONS=2;\n}\f".ljust(601, b" ")
-    p.write_bytes(head + bytes([1, 0, 2, 0, 3]))
+    p.write_bytes(head + bytes([1, 0, 2, 0, 3, 0, 4]))
     text, data = read_smv(p)
-    assert data.tolist() == [[0x0120, 0x0200], [0x0300, 0]]  # as C reads it (byte 600 is a pad space)
+    assert data.tolist() == [[0x0120, 0x0200], [0x0300, 0x0400]]  # as C reads it (byte 600 is a pad space)
     assert value_of(text, "HEADER_BYTES") == 601
+    # C reads the pixels a short file lacks as 0; here a file shorter than its header says is refused
+    p.write_bytes(head + bytes([1, 0, 2, 0, 3]))
+    with pytest.raises(NanoBraggError, match="f.img: truncated SMV image.*608 bytes.*has 606"):
+        read_smv(p)
     p.write_bytes(b"P5 something else".ljust(600))
     assert read_smv(p)[1] is None  # C: "does not look like an ADSC frame", skipped
     p.write_bytes(b"{\nHEADER_BYTES=512;\n")

@@ -35,23 +35,51 @@ _INPUT_FLAGS = (("-hkl", "hklfilename"), ("-mat", "matfilename"), ("-mask", "mas
                 ("-img", "imginfilename"), ("-sourcefile", "sourcefilename"), ("-stol", "stolfilename"))
 
 
-def _same_file(a, b):
-    """Whether paths a and b name one file: the same inode, or (where one does not exist yet) the
-    same path once symbolic links are resolved."""
+def same_file(a, b):
+    """Whether paths a and b name one file: the same inode (through symbolic or hard links), or (where one
+    does not exist yet) the same path once symbolic links are resolved."""
     try:
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, ValueError):
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _check_outputs(p):
-    """Refuse to run when an output would overwrite an input or cannot be written (before any work).
+_same_file = same_file
 
-    Outputs: the four images and, with -hkl, the structure-factor dump; inputs: every file flag and,
-    without -hkl, the dump that will be read. An output that is a special file (a device, a FIFO) is
-    written through, not replaced, so it overwrites nothing and needs no writable folder."""
-    from ..config import skips
+
+def check_output_name(name, flag):
+    """(the path that will be written, whether it is a special file written through) of the output `name`
+    of option `flag`; NanoBraggError naming both where it cannot be an output file: an empty name, a name
+    ending in '/' (a directory's), a directory, a path that cannot be examined, a folder that does not
+    exist or cannot be written."""
     from ..io.atomic import output_target
+    name = os.fspath(name)
+    if name == "":
+        raise NanoBraggError("%s '': an empty file name" % flag)
+    if name.endswith(os.sep) or (os.altsep and name.endswith(os.altsep)):
+        raise NanoBraggError("%s %s: a name ending in '%s' is a directory's, not a file's" % (flag, name, name[-1]))
+    try:
+        target, special = output_target(name)
+    except OSError as e:
+        raise NanoBraggError("cannot write %s (%s): %s" % (name, flag, e.strerror)) from None
+    if not special:
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise NanoBraggError("cannot write %s (%s): no writable directory %s" % (name, flag, folder))
+    return target, special
+
+
+def _check_outputs(p):
+    """Refuse to run when an output would overwrite an input or another output, or cannot be written
+    (before any work).
+
+    Outputs: the four images, -nxsfile, -cbffile, -pngfile and, with -hkl, the structure-factor dump;
+    inputs: every file flag and, without -hkl, the dump that will be read. An output that is a special
+    file (a device, a FIFO) is written through, not replaced, so it overwrites nothing, needs no
+    writable folder and may be shared by several outputs (each write goes through). Two outputs that
+    are one file (the same name, or one reached through a link) are refused naming both options: the
+    later would silently replace the earlier."""
+    from ..config import skips
     inputs = [(flag, getattr(p, name)) for flag, name in _INPUT_FLAGS if getattr(p, name)]
     if p.hklfilename is None and not skips(p, "dumpfile") and os.path.isfile(p.dumpfilename):
         inputs.append(("-dumpfile", p.dumpfilename))
@@ -65,26 +93,31 @@ def _check_outputs(p):
     if p.calculate_noise:
         outs.append(("-noisefile", p.noisefilename))
     for flag, name in (("-nxsfile", p.nxsfile), ("-cbffile", p.cbffile), ("-pngfile", p.pngfile)):
-        if name:
+        if name is not None:            # None: not asked for; "" is refused below
             outs.append((flag, name))
     if p.hklfilename is not None and not skips(p, "dumpfile"):
         outs.append(("-dumpfile", p.dumpfilename))      # written with -hkl; unwritable only warns (as in C)
+    written = []
     for out_flag, name in outs:
-        try:
-            target, special = output_target(name)
-        except OSError as e:
-            if out_flag == "-dumpfile":
+        if out_flag == "-dumpfile":
+            try:
+                target, special = check_output_name(name, out_flag)
+            except NanoBraggError:
                 continue            # C only warns that it cannot open the dump file
-            raise NanoBraggError("cannot write %s (%s): %s" % (name, out_flag, e.strerror)) from None
+        else:
+            target, special = check_output_name(name, out_flag)
         if special:
             continue
         for in_flag, source in inputs:
-            if _same_file(name, source):
+            if same_file(name, source):
                 raise NanoBraggError("output file %s (%s) would overwrite an input file: %s (%s)"
                                      % (name, out_flag, source, in_flag))
-        folder = os.path.dirname(target)
-        if out_flag != "-dumpfile" and (not os.path.isdir(folder) or not os.access(folder, os.W_OK)):
-            raise NanoBraggError("cannot write %s: no writable directory %s" % (name, folder))
+        for other_flag, other in written:
+            if same_file(name, other):
+                both = name if name == other else "%s and %s" % (other, name)
+                raise NanoBraggError("%s and %s both write %s: one output would replace the other; give each "
+                                     "its own file" % (other_flag, out_flag, both))
+        written.append((out_flag, name))
 
 
 def _say_if_compiling(p):

@@ -20,6 +20,13 @@
 
 The header convention is GENERIC_MINI, not PILATUS_1.2: DIALS' full-CBF Pilatus reader would add the
 module gaps of a real Pilatus and refuses other image sizes.
+
+Sensor: no "# Silicon sensor, thickness" line (nanoBragg simulates no material). DIALS reads the file as
+a full CBF (FormatCBFFullByteOffset), whose detector has no sensor: thickness 0, mu 0, no parallax
+correction and no efficiency correction, which is nanoBragg's detector without -detector_thick. With
+-detector_thick the thickness and nanoBragg's attenuation length are in the "# Sensor_thickness" and
+"# Sensor_attenuation_length" lines and _diffrn_detector.details, which DIALS does not read: it corrects
+for no absorption that nanoBragg simulated (import the NXmx file for that).
 """
 import math
 import os
@@ -121,8 +128,11 @@ def minicbf_lines(p, g=None):
         "# Oscillation_axis SPINDLE (imgCIF %s %s %s)" % tuple(_vec_strings(p.spindle_vector)),
         "# N_oscillations 1",
     ]
+    # not the Pilatus "# Silicon sensor, thickness" line: nanoBragg's sensor has no material
     if p.detector_thick > 0:
         lines.append("# Sensor_thickness %s m" % _g(p.detector_thick))
+        if p.detector_mu > 0:
+            lines.append("# Sensor_attenuation_length %s m" % _g(1.0 / p.detector_mu))
     return lines
 
 
@@ -140,7 +150,11 @@ def imgcif_loops(p, g=None):
     frac, norm = polarization(p)
     phi0 = float(p.phi0) * RTD
     osc = max(float(p.osc), 0.0) * RTD
-    thick = "sensor thickness %s mm" % _g(p.detector_thick * 1000) if p.detector_thick > 0 else "."
+    thick = "."                 # no sensor: every photon counted at the surface (dxtbx: thickness 0, mu 0)
+    if p.detector_thick > 0:
+        thick = "sensor thickness %s mm" % _g(p.detector_thick * 1000)
+        if p.detector_mu > 0:
+            thick += ", attenuation length %s mm" % _g(1000.0 / p.detector_mu)
 
     def vec(v):
         return _vec_strings(v)

@@ -51,14 +51,25 @@ Beam: NXbeam/incident_wavelength in angstrom, along McStas +z by the choice of f
 depends_on the spindle as a rotation `phi` (McStas vector), value phi0, phi_end = phi0 + osc and
 phi_increment_set = osc, in degrees: dxtbx's scan is then (phi0, osc).
 
-Detector values: sensor_material Si, sensor_thickness (m, -detector_thick, else 1 nm: nanoBragg's
-default sensor has no thickness, dxtbx refuses 0, and 1 nm makes its parallax correction vanish;
-dxtbx computes its own attenuation from Si and the wavelength, not nanoBragg's -detector_abs),
-x/y_pixel_size, count_time = frame_time = the exposure; the integer images (int, noise) carry
-saturation_value 65535, underload_value 0 and bit_depth_readout 16 (dxtbx then reads 65535 and 65534
-as invalid pixels); the float image (photons, unbounded) none of them. Pixels nanoBragg did not simulate (outside -roi, zero in -mask) are flagged in pixel_mask
-(bit 8, user defined; gzip-compressed, so that DIALS imports the file even without the bitshuffle
-filter). A curved detector (-curved_det) has no NXmx description and is refused.
+Sensor. dxtbx (3.11, and its main branch) requires sensor_material (Si, CdTe or GaAs) and a
+sensor_thickness > 0, takes the attenuation coefficient mu from its table for that material at the
+wavelength (it reads no attenuation length), and always applies a parallax correction
+(ParallaxCorrectedPxMmStrategy(mu, thickness)); DIALS then divides intensities by the efficiency
+1 - exp(-mu t / cos), cos of the angle to the detector normal. No NXmx file says "no sensor" to it.
+Without -detector_thick nanoBragg counts every photon where it meets the detector surface: the file
+names 1 nm of Si, whose parallax shift is nil (below 1e-9 mm), which keeps DIALS's geometry exact; its
+efficiency (mu x 1 nm / cos, about 5.6e-6 at 1.1 A) cannot be turned off from the file:
+`dials.import x.nxs panel.parallax_correction=False panel.thickness=1000` (or the CBF, which names no
+sensor) gives DIALS nanoBragg's ideal detector (efficiency 1, no parallax). With -detector_thick the
+file names the real thickness and Si; nanoBragg's attenuation length (-detector_abs, else the thickness)
+is kept in nanobragg_attenuation_length: DIALS's corrections match nanoBragg's absorption (the same
+1 - exp(-mu t / cos) capture and mean absorption depth) only where that length is silicon's at the
+wavelength. Detector values besides: x/y_pixel_size, count_time = frame_time = the exposure; the integer
+images (int, noise) carry saturation_value 65535, underload_value 0 and bit_depth_readout 16 (dxtbx then
+reads 65535 and 65534 as invalid pixels); the float image (photons, unbounded) none of them. Pixels
+nanoBragg did not simulate (outside -roi, zero in -mask) are flagged in pixel_mask (bit 8, user defined;
+gzip-compressed, so that DIALS imports the file even without the bitshuffle filter). A curved detector
+(-curved_det) has no NXmx description and is refused.
 
 The frame is /entry/data/data, shape (1, spixels, fpixels), compressed with bitshuffle/LZ4 through
 hdf5plugin (gzip when that filter is unavailable, one chunk per frame); /entry/instrument/detector/data
@@ -334,10 +345,17 @@ def _nxmx_file(p, stack, kind, phis, osc, attrs=None):
         det["data"] = frames                         # a hard link to /entry/data/data
         _field(det, "description", "nanoBragg simulated pixel detector")
         _field(det, "type", "pixel")
-        _field(det, "sensor_material", "Si")
+        material = _field(det, "sensor_material", "Si")
         thick = _field(det, "sensor_thickness", float(p.detector_thick) if p.detector_thick > 0 else THIN_SENSOR, "m")
         if not p.detector_thick > 0:
-            thick.attrs["comment"] = "nanoBragg simulated no sensor thickness; dxtbx needs one > 0"
+            thick.attrs["comment"] = ("nanoBragg simulated no sensor (every photon counted at the detector surface); "
+                                      "NXmx readers need one > 0: 1 nm has no parallax, but dxtbx's efficiency of it "
+                                      "is tiny: import with panel.parallax_correction=False panel.thickness=1000 "
+                                      "for efficiency 1")
+            material.attrs["comment"] = "nanoBragg simulated no sensor material; Si is what NXmx readers require"
+        else:
+            material.attrs["comment"] = ("nanoBragg simulated no material: its sensor absorbs with the attenuation "
+                                         "length nanobragg_attenuation_length; readers take silicon's")
         _field(det, "x_pixel_size", px, "m")
         _field(det, "y_pixel_size", px, "m")
         _field(det, "distance", float(p.distance), "m")
@@ -469,8 +487,20 @@ def _classes(group, nx_class):
     return [v for v in group.values() if isinstance(v, h5py.Group) and _text(v.attrs.get("NX_class", "")) == nx_class]
 
 
-def read_nxmx(path):
+def _first(group, nx_class, path):
+    """The first `nx_class` group in `group`; NanoBraggError naming the file when there is none."""
+    found = _classes(group, nx_class)
+    if not found:
+        raise NanoBraggError("%s: no %s group in %s (not an NXmx file nbnumba reads)" % (path, nx_class, group.name))
+    return found[0]
+
+
+def read_nxmx(path, first_frame=False, check=None):
     """Reads an NXmx file (as nxmx_bytes writes it) by walking its NeXus structure and transformation chains.
+
+    first_frame: read the first frame only (frames then holds just that one). check(shape, itemsize), when
+    given, is called with the image data set's shape and bytes per value before any pixel is read (to
+    refuse what cannot be read or held); the data set must hold numbers (NanoBraggError otherwise).
 
     Returns a dict: image (the first frame, (spixels, fpixels)), frames (all of them), kind, and geometry
     (pixel_positions' argument): fpixels, spixels, fast and slow (pixel step vectors, m, nanoBragg frame),
@@ -489,14 +519,19 @@ def read_nxmx(path):
         if not entries:
             raise NanoBraggError("%s: no NXentry with definition NXmx" % path)
         entry = entries[0]
-        nxdata = _classes(entry, "NXdata")[0]
+        nxdata = _first(entry, "NXdata", path)
         signal = _text(nxdata.attrs.get("signal", "data"))
-        frames = nxdata[signal][()]
-        kind = _text(nxdata[signal].attrs.get("nbnumba_image", ""))
-        instrument = _classes(entry, "NXinstrument")[0]
-        beam = _classes(instrument, "NXbeam")[0]
-        detector = _classes(instrument, "NXdetector")[0]
-        module = _classes(detector, "NXdetector_module")[0]
+        dataset = nxdata[signal]
+        if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "iuf":
+            raise NanoBraggError("%s: the NXmx signal %s is not a data set of numbers" % (path, dataset.name))
+        if check is not None:
+            check(dataset.shape, dataset.dtype.itemsize)
+        frames = dataset[:1] if first_frame and dataset.ndim == 3 else dataset[()]
+        kind = _text(dataset.attrs.get("nbnumba_image", ""))
+        instrument = _first(entry, "NXinstrument", path)
+        beam = _first(instrument, "NXbeam", path)
+        detector = _first(instrument, "NXdetector", path)
+        module = _first(detector, "NXdetector_module", path)
         samples = _classes(entry, "NXsample")
         if LAB_FRAME in fh:
             M = np.array([np.asarray(fh[LAB_FRAME][name].attrs["vector"], dtype=float) for name in "xyz"]).T
