@@ -137,20 +137,29 @@ print(json.dumps(out))
 def test_dials_sees_no_sensor_correction_that_nanobragg_did_not_simulate(tmp_path):
     """Without -detector_thick nanoBragg counts every photon where it meets the detector surface.
 
-    NXmx: dxtbx requires a sensor (Si, thickness > 0) and always applies a parallax correction; the file
-    names 1 nm of silicon, so the parallax shift is nil and DIALS's geometry exact, but DIALS's
-    efficiency of it (mu x 1 nm / cos) cannot be turned off from the file: dials.import's
-    panel.parallax_correction=False panel.thickness=1000 gives nanoBragg's ideal detector (no parallax,
-    efficiency 1). CBF: no sensor at all (thickness 0, mu 0, no parallax). With -detector_thick the NXmx
-    names the thickness and DIALS's efficiency is nanoBragg's capture fraction 1 - exp(-mu t / cos) when
-    -detector_abs is silicon's attenuation length at the wavelength."""
+    NXmx: dxtbx requires a sensor (Si, CdTe or GaAs, thickness > 0) and always applies a parallax
+    correction; the file names an opaque sensor (50 mm of the material that absorbs most at the
+    wavelength), so DIALS's efficiency is 1 at every pixel and its parallax shift at most the attenuation
+    length (12-16 um here) times the sine of the angle to the normal; dials.import's
+    panel.parallax_correction=False leaves nanoBragg's ideal detector. CBF: no sensor at all (thickness
+    0, mu 0, no parallax). With -detector_thick the NXmx names the thickness and DIALS's efficiency is
+    nanoBragg's capture fraction 1 - exp(-mu t / cos) when -detector_abs is silicon's attenuation length
+    at the wavelength."""
     from nbnumba.io.cbf import cbf_bytes
     env = _system_env()
     p = make_plan(params(BASE), lambda line: None).p
     data = np.ones((p.spixels, p.fpixels), dtype=np.uint16)
-    (tmp_path / "thin.nxs").write_bytes(nxmx_bytes(p, data, "noise"))
-    p.cbffile = "thin_00001.cbf"
-    (tmp_path / "thin_00001.cbf").write_bytes(cbf_bytes(p, data.astype(np.int32), "noise"))
+    (tmp_path / "opaque.nxs").write_bytes(nxmx_bytes(p, data, "noise"))
+    p.cbffile = "opaque_00001.cbf"
+    (tmp_path / "opaque_00001.cbf").write_bytes(cbf_bytes(p, data.astype(np.int32), "noise"))
+    # a wide-angle detector at other wavelengths: each side of the two K edges
+    wide = {}
+    for wavelength in ("0.3", "0.7", "1.0", "1.3", "2.0"):
+        q = make_plan(params(BASE + ["-lambda", wavelength, "-distance", "50", "-detpixels", "1000"]),
+                      lambda line: None).p
+        wide[wavelength] = q
+        (tmp_path / ("wide%s.nxs" % wavelength)).write_bytes(
+            nxmx_bytes(q, np.ones((q.spixels, q.fpixels), dtype=np.uint16), "noise"))
 
     def dials_import(image, expt, *options):
         res = subprocess.run([DIALS_IMPORT, image, "output.experiments=" + expt, *options], cwd=tmp_path,
@@ -163,23 +172,38 @@ def test_dials_sees_no_sensor_correction_that_nanobragg_did_not_simulate(tmp_pat
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout.strip().splitlines()[-1])
 
-    dials_import("thin.nxs", "thin.expt")
-    dials_import("thin.nxs", "ideal.expt", "panel.parallax_correction=False", "panel.thickness=1000")
-    dials_import("thin_00001.cbf", "cbf.expt")
-    got = report("thin.expt", "ideal.expt", "cbf.expt")
-    thin, ideal, cbf = got["thin.expt"], got["ideal.expt"], got["cbf.expt"]
-    assert thin["format"] == "FormatNXmx" and thin["material"] == "Si"
-    assert thin["thickness"] == pytest.approx(1e-6, rel=1e-9)
-    assert thin["strategy"] == "ParallaxCorrectedPxMmStrategy" and thin["max_shift_mm"] < 1e-9
-    mu = thin["mu"]                             # silicon at 1.1 A in dxtbx's table, 1/mm
-    assert 3.0 < mu < 8.0
-    # the efficiency DIALS divides by: what the file cannot turn off (so the README's import options)
-    assert all(abs(q - mu * 1e-6) < 0.01 * mu * 1e-6 for q in thin["qe"])
+    dials_import("opaque.nxs", "opaque.expt")
+    dials_import("opaque.nxs", "ideal.expt", "panel.parallax_correction=False")
+    dials_import("opaque_00001.cbf", "cbf.expt")
+    for wavelength in wide:
+        dials_import("wide%s.nxs" % wavelength, "wide%s.expt" % wavelength)
+    got = report("opaque.expt", "ideal.expt", "cbf.expt", *("wide%s.expt" % w for w in wide))
+    opaque, ideal, cbf = got["opaque.expt"], got["ideal.expt"], got["cbf.expt"]
+    assert opaque["format"] == "FormatNXmx" and opaque["material"] == "CdTe"       # 1.1 A: beyond As's K edge
+    assert opaque["thickness"] == pytest.approx(50.0, rel=1e-12)
+    # DIALS divides by nothing: the efficiency is 1 at every corner
+    assert opaque["qe"] == [1.0] * 4
+    # the parallax shift: at most the attenuation length times the sine, far below a pixel
+    assert opaque["strategy"] == "ParallaxCorrectedPxMmStrategy"
+    assert 0.0 < opaque["max_shift_mm"] <= 1.0 / opaque["mu"] * 0.5 and opaque["max_shift_mm"] < 0.01 * p.pixel_size * 1e3
     assert ideal["strategy"] == "SimplePxMmStrategy" and ideal["max_shift_mm"] == 0.0
     assert ideal["qe"] == [1.0] * 4
     assert cbf["format"].startswith("FormatCBFFull")
     assert (cbf["thickness"], cbf["mu"], cbf["strategy"], cbf["max_shift_mm"], cbf["qe"]) == (
         0.0, 0.0, "SimplePxMmStrategy", 0.0, [])
+    for wavelength, q in wide.items():
+        w = got["wide%s.expt" % wavelength]
+        assert w["qe"] == [1.0] * 4, wavelength
+        # 2-theta up to 55 degrees at the corners: the shift is below the attenuation length
+        assert w["max_shift_mm"] < 1.0 / w["mu"], wavelength
+    # the material chosen absorbs most of those dxtbx knows, at each side of the K edges
+    assert [got["wide%s.expt" % w]["material"] for w in wide] == ["CdTe", "GaAs", "GaAs", "CdTe", "CdTe"]
+    # silicon's attenuation coefficient at 1.1 A in dxtbx's table (1/mm), for the sensor nanoBragg simulates
+    res = subprocess.run([SYSTEM_PYTHON, "-c", "from cctbx.eltbx import attenuation_coefficient as a; "
+                          "print(a.get_table('Si').mu_at_angstrom(1.1) / 10.0)"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    mu = float(res.stdout.strip().splitlines()[-1])
+    assert 3.0 < mu < 8.0
 
     # a sensor nanoBragg simulated, with silicon's attenuation length: DIALS corrects for what it simulated
     p = make_plan(params(BASE + ["-detector_thick", "320", "-detector_abs", repr(1000.0 / mu)]), lambda line: None).p

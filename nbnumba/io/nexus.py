@@ -56,11 +56,14 @@ sensor_thickness > 0, takes the attenuation coefficient mu from its table for th
 wavelength (it reads no attenuation length), and always applies a parallax correction
 (ParallaxCorrectedPxMmStrategy(mu, thickness)); DIALS then divides intensities by the efficiency
 1 - exp(-mu t / cos), cos of the angle to the detector normal. No NXmx file says "no sensor" to it.
-Without -detector_thick nanoBragg counts every photon where it meets the detector surface: the file
-names 1 nm of Si, whose parallax shift is nil (below 1e-9 mm), which keeps DIALS's geometry exact; its
-efficiency (mu x 1 nm / cos, about 5.6e-6 at 1.1 A) cannot be turned off from the file:
-`dials.import x.nxs panel.parallax_correction=False panel.thickness=1000` (or the CBF, which names no
-sensor) gives DIALS nanoBragg's ideal detector (efficiency 1, no parallax). With -detector_thick the
+Without -detector_thick nanoBragg counts every photon where it meets the detector surface. An opaque
+sensor says so to DIALS: 50 mm of whichever of CdTe and GaAs absorbs more at the wavelength
+(opaque_material), so DIALS's efficiency 1 - exp(-mu t / cos) is 1 to double precision at every
+wavelength from 0.15 A up: DIALS divides no intensity by anything. What is left is dxtbx's parallax
+shift, the mean absorption depth 1/mu along the ray projected on the detector, 1/mu sin(angle to the
+normal): 1/mu is 12 um at 1 A, 10 um at 1.3 A, 100 um at 0.46 A (a thin sensor instead would leave an
+efficiency of mu t / cos, which changes by 1/cos across the detector);
+`dials.import x.nxs panel.parallax_correction=False` removes the parallax too. With -detector_thick the
 file names the real thickness and Si; nanoBragg's attenuation length (-detector_abs, else the thickness)
 is kept in nanobragg_attenuation_length: DIALS's corrections match nanoBragg's absorption (the same
 1 - exp(-mu t / cos) capture and mean absorption depth) only where that length is silicon's at the
@@ -103,7 +106,18 @@ MODULE = DETECTOR + "/module"
 BEAM = INSTRUMENT + "/beam"
 SAMPLE = ENTRY + "/sample"
 USER_MASK_BIT = 1 << 8
-THIN_SENSOR = 1e-9          # m: the sensor_thickness of a run without -detector_thick (dxtbx refuses 0)
+OPAQUE_SENSOR = 0.05        # m: the sensor_thickness of a run without -detector_thick (dxtbx refuses 0)
+CD_K_EDGE = 0.4642e-10      # m: 26.71 keV
+AS_K_EDGE = 1.0448e-10      # m: 11.87 keV
+
+
+def opaque_material(lambda0):
+    """Of the sensor materials dxtbx knows (Si, CdTe, GaAs), the one that absorbs most at wavelength
+    lambda0 (m): CdTe above cadmium's K edge (below 0.4642 A), GaAs from there to arsenic's K edge
+    (1.0448 A), CdTe beyond. Its attenuation length is then at most 100 um from 0.46 A up (0.46 A, GaAs),
+    12 um at 1 A and 10 um at 1.3 A."""
+    return "GaAs" if CD_K_EDGE <= lambda0 < AS_K_EDGE else "CdTe"
+
 
 _LENGTH = {"m": 1.0, "meter": 1.0, "metre": 1.0, "meters": 1.0, "metres": 1.0, "mm": 1e-3, "millimeter": 1e-3,
            "millimetre": 1e-3, "cm": 1e-2, "um": 1e-6, "µm": 1e-6, "micron": 1e-6, "microns": 1e-6,
@@ -345,14 +359,16 @@ def _nxmx_file(p, stack, kind, phis, osc, attrs=None):
         det["data"] = frames                         # a hard link to /entry/data/data
         _field(det, "description", "nanoBragg simulated pixel detector")
         _field(det, "type", "pixel")
-        material = _field(det, "sensor_material", "Si")
-        thick = _field(det, "sensor_thickness", float(p.detector_thick) if p.detector_thick > 0 else THIN_SENSOR, "m")
-        if not p.detector_thick > 0:
-            thick.attrs["comment"] = ("nanoBragg simulated no sensor (every photon counted at the detector surface); "
-                                      "NXmx readers need one > 0: 1 nm has no parallax, but dxtbx's efficiency of it "
-                                      "is tiny: import with panel.parallax_correction=False panel.thickness=1000 "
-                                      "for efficiency 1")
-            material.attrs["comment"] = "nanoBragg simulated no sensor material; Si is what NXmx readers require"
+        opaque = not p.detector_thick > 0
+        material = _field(det, "sensor_material", opaque_material(float(p.lambda0)) if opaque else "Si")
+        thick = _field(det, "sensor_thickness", OPAQUE_SENSOR if opaque else float(p.detector_thick), "m")
+        if opaque:
+            thick.attrs["comment"] = ("nanoBragg simulated no sensor: every photon is counted at the detector "
+                                      "surface. NXmx readers need a material and a thickness > 0: this opaque one "
+                                      "has efficiency 1 at every angle, and a parallax of at most its attenuation "
+                                      "length (import with panel.parallax_correction=False for none)")
+            material.attrs["comment"] = ("nanoBragg simulated no sensor material: this is the one NXmx readers know "
+                                         "that absorbs most at the wavelength")
         else:
             material.attrs["comment"] = ("nanoBragg simulated no material: its sensor absorbs with the attenuation "
                                          "length nanobragg_attenuation_length; readers take silicon's")
