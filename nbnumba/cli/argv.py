@@ -79,10 +79,11 @@ def _read_frame(path, warn, out, is_mask=True):
     None where C goes on without the file: it cannot be opened (C: perror only) or it does not
     start like an ADSC header. Where C exits 9 (header unreadable) read_smv raises.
     """
+    from nbnumba.io.images import open_input
     from nbnumba.io.smv import read_smv
 
     try:
-        with open(path, "rb"):
+        with open_input(path):      # never waits on a FIFO nobody writes to
             pass
     except OSError as exc:
         warn(f"WARNING: {path}: {exc.strerror}; ignored (as nanoBragg.c does)")
