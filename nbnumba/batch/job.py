@@ -193,10 +193,28 @@ def parse_job(job, out_dir, log):
     return p
 
 
+def _remove_files(job, out_dir):
+    """Removes job's outputs and sidecar from out_dir (those there); whether none is left."""
+    clean = True
+    for name in job.files():
+        try:
+            os.unlink(os.path.join(out_dir, name))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            clean = False
+    return clean
+
+
 def run_job(job, out_dir, threads=0):
     """Renders job into out_dir unless its files are already complete; returns a record
     {"id", "status": "done" | "skipped" | "failed", "seconds", "error"?, "statistics"?}. Never raises for a
-    problem of the image itself: that is recorded in {id}.error."""
+    problem of the image itself: that is recorded in {id}.error.
+
+    The sidecar is written last. Whatever fails once the outputs are being written (a full disk, an I/O
+    error, the sidecar itself) leaves the image with its {id}.error and none of its outputs, or, where
+    even the error file cannot be written, with no file at all: never outputs without a sidecar or an
+    error file. An interrupt there removes the outputs too (the next run renders the image again)."""
     from .. import __version__
     from ..io.atomic import OutputTransaction, write_now
     from ..outputs import write_outputs
@@ -204,10 +222,12 @@ def run_job(job, out_dir, threads=0):
     if is_done(job, out_dir):
         return {"id": job.id, "status": "skipped", "seconds": 0.0}
     lines = []
+    writing = False         # from here to the sidecar, some of the job's outputs may be in place
     try:
         p = parse_job(job, out_dir, lines.append)
         result, noise, device, plan_s, render_s = render(p, threads, lines.append)
         t2 = time.perf_counter()
+        writing = True
         write_outputs(result, lines.append, noise_job=noise, outputs=OutputTransaction())
         stats = statistics(result, noise)
         outputs = {kind: {"file": name, "sha256": sha256_file(os.path.join(out_dir, name))}
@@ -218,18 +238,25 @@ def run_job(job, out_dir, threads=0):
                    "timings": {"plan_s": plan_s, "render_s": render_s, "write_s": t3 - t2, "total_s": t3 - t0},
                    "outputs": outputs, "host": socket.gethostname(), "pid": os.getpid(), "version": SIDECAR_VERSION}
         write_now(os.path.join(out_dir, job.id + ".json"), json.dumps(sidecar, indent=1).encode() + b"\n")
-        try:
-            os.unlink(os.path.join(out_dir, job.id + ".error"))
-        except FileNotFoundError:
-            pass
-        return {"id": job.id, "status": "done", "seconds": time.perf_counter() - t0, "statistics": stats}
+        writing = False
     except Exception as e:        # noqa: BLE001 - any failure of one image is recorded, the batch goes on
         message = one_line(e)
+        if writing:
+            _remove_files(job, out_dir)
         try:
             write_now(os.path.join(out_dir, job.id + ".error"), (message + "\n").encode())
         except OSError:
             pass
         return {"id": job.id, "status": "failed", "seconds": time.perf_counter() - t0, "error": message}
+    except BaseException:
+        if writing:
+            _remove_files(job, out_dir)
+        raise
+    try:
+        os.unlink(os.path.join(out_dir, job.id + ".error"))
+    except OSError:
+        pass                # the sidecar says the image is done: a stale error file does not change that
+    return {"id": job.id, "status": "done", "seconds": time.perf_counter() - t0, "statistics": stats}
 
 
 def run_chunk(jobs, out_dir, threads=1):

@@ -8,7 +8,7 @@ is one NanoBraggError naming the file, line, key or id.
     base = "-cell 70 80 90 90 90 90 -hkl P1.hkl -N 5 -distance 100 -detpixels 256"
     seed = 1                                     # image i without its own -seed gets -seed seed+i
     [outputs]                                    # default: floatfile and noisefile
-    floatfile = "{id}.bin"
+    floatfile = "{id}.bin"                       # names: {id}, and {index} (0-based, {index:05d})
     noisefile = "{id}.img"
     sweep = "sweep.nxs"                          # optional: every frame in one NXmx rotation series
     [[image]]
@@ -29,13 +29,22 @@ noisefile is named; those need -scale) of every image, in manifest order, into o
 rotation scan (io.nexus.sweep_bytes), written by the runner once every image is done. The images must
 form a sweep: the same detector, beam, spindle and -osc > 0 (the flags that set them identical), and
 phi advancing by osc from one image to the next, as a [rotation] gives them.
+
+Sizes are bounded before anything is built: at most MAX_IMAGES images, seeds 0 ... MAX_SEED. The frames
+of one [rotation] or [orientations] differ only in their generated flags (-phi, -misset), their seed and
+their file names: a few of them (the first, the last, one of each sign pattern of the generated numbers)
+are parsed and checked as `nbnumba simulate` would, the others are built from them once those are shown
+to parse alike (see _Generator). Before a run writes anything, check_writes compares every path it would
+write with every path it reads and with each other.
 """
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 import shlex
+import string
 from dataclasses import fields
 from typing import NamedTuple
 
@@ -51,15 +60,25 @@ OUTPUT_FIELDS = {"floatfile": "floatfilename", "intfile": "intfilename", "noisef
 DEFAULT_OUTPUTS = {"floatfile": "{id}.bin", "noisefile": "{id}.img"}
 DEFAULT_SEED = 1
 SWEEP = "sweep"             # [outputs] key of the manifest's one rotation-series file
+MAX_IMAGES = 100_000        # images in one manifest, checked before any job is built (about 3 kB of memory each)
+MAX_SEED = 2 ** 31 - 1      # nanoBragg's -seed is a C int; the seeds of a manifest are 0 ... MAX_SEED
+MAX_MANIFEST_BYTES = 256 << 20     # a manifest file is read whole: no more than this
+NAME_MAX = 255              # bytes in a file name (POSIX NAME_MAX)
 
 _TOP_KEYS = {"base", "outputs", "seed", "image", "rotation", "orientations"}
 _IMAGE_KEYS = {"id", "args"}
 _ROTATION_KEYS = {"prefix", "start", "osc", "frames", "args"}
 _ORIENTATION_KEYS = {"prefix", "count", "seed", "args"}
 _ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INDEX_SPEC = re.compile(r"(0[1-9][0-9]?)?d?\Z")     # {index}, {index:05d}, {index:03}, {index:d}
+_WHERE = object()           # key of an image mapping that names its place (no TOML or JSON key can be it)
 
 # nanoBragg flags whose value is an input file (resolved against the manifest's folder)
 _INPUT_FLAGS = ("-img", "-mask", "-mat", "-hkl", "-stol", "-4stol", "-Q", "-sourcefile")
+# the Params fields of the files a job reads
+_INPUT_FIELDS = (("-hkl", "hklfilename"), ("-mat", "matfilename"), ("-sourcefile", "sourcefilename"),
+                 ("-stol", "stolfilename"), ("-mask", "maskfilename"), ("-img", "imginfilename"))
 # flags that choose the files written: the manifest's [outputs] does that in a batch
 _OUTPUT_CHOICE_FLAGS = ("-floatfile", "-intfile", "-pgmfile", "-noisefile", "-nonoise", "-nopgm", "-dump", "-nxsfile",
                         "-cbffile", "-pngfile")
@@ -72,6 +91,7 @@ class Job(NamedTuple):
     outputs: tuple              # ((kind, file name), ...) in OUTPUT_FLAGS order
     seed: int                   # the noise seed the image uses (C's -seed value)
     sweep: str = None           # [outputs] sweep: the manifest's rotation-series file (same in every job)
+    inputs: tuple = ()          # ((flag, absolute path), ...) of the files the image reads
 
     def files(self):
         """Every file the job leaves in the output folder: its outputs, then the sidecar."""
@@ -83,9 +103,11 @@ class Manifest(NamedTuple):
     jobs: list
 
 
+@functools.lru_cache(maxsize=None)
 def _flags(names):
+    """The flags of the registry named in the tuple `names`."""
     from ..cli.flags import REGISTRY
-    return [f for f in REGISTRY if f.name in names]
+    return tuple(f for f in REGISTRY if f.name in names)
 
 
 def _fires(tok, flags):
@@ -101,12 +123,22 @@ def _fires(tok, flags):
 def _split(value, where):
     if isinstance(value, str):
         try:
-            return shlex.split(value)
+            tokens = shlex.split(value)
         except ValueError as e:
             raise NanoBraggError("%s: cannot split the flags: %s" % (where, e)) from None
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
-        return [str(v) for v in value]
-    raise NanoBraggError("%s: flags must be a string or a list of strings" % where)
+    elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        tokens = [str(v) for v in value]
+    else:
+        raise NanoBraggError("%s: flags must be a string or a list of strings, not %s" % (where, _short(value)))
+    for tok in tokens:
+        if "\x00" in tok:
+            raise NanoBraggError("%s: %r: a flag cannot hold a NUL character" % (where, tok))
+    return tokens
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _resolve_inputs(tokens, folder, where):
@@ -126,28 +158,34 @@ def _resolve_inputs(tokens, folder, where):
     return out
 
 
-def _number(table, key, kind, where, default=None):
+def _number(table, key, kind, where, default=None, low=None, high=None):
+    """table[key] (or the default) as an int or a finite float in [low, high]; NanoBraggError otherwise."""
     v = table.get(key, default)
     if v is None:
         raise NanoBraggError("%s: %s is required" % (where, key))
     if kind is int and (isinstance(v, bool) or not isinstance(v, int)):
-        raise NanoBraggError("%s: %s must be an integer, not %r" % (where, key, v))
-    if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-        raise NanoBraggError("%s: %s must be a number, not %r" % (where, key, v))
-    return v
+        raise NanoBraggError("%s: %s must be an integer, not %s" % (where, key, _short(v)))
+    if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float))
+                          or not math.isfinite(v) or abs(v) > 1e300):
+        raise NanoBraggError("%s: %s must be a finite number, not %s" % (where, key, _short(v)))
+    if low is not None and v < low:
+        raise NanoBraggError("%s: %s = %s must be >= %s" % (where, key, _short(v), low))
+    if high is not None and v > high:
+        raise NanoBraggError("%s: %s = %s must be <= %s" % (where, key, _short(v), high))
+    return float(v) if kind is float else v
 
 
 def _text(table, key, where, default=None):
     v = table.get(key, default)
     if not isinstance(v, str):
-        raise NanoBraggError("%s: %s must be a string, not %r" % (where, key, v))
+        raise NanoBraggError("%s: %s must be a string, not %s" % (where, key, _short(v)))
     return v
 
 
 def _unknown(table, known, where):
     for key in table:
-        if key not in known:
-            raise NanoBraggError("%s: unknown key %r (known: %s)" % (where, key, ", ".join(sorted(known))))
+        if key is not _WHERE and key not in known:
+            raise NanoBraggError("%s: unknown key %s (known: %s)" % (where, _short(key), ", ".join(sorted(known))))
 
 
 def _tables(doc, key, where):
@@ -189,9 +227,12 @@ def _read_doc(path):
     """The manifest as a mapping: TOML, or JSON Lines (.jsonl) as {"image": [{"id", "args"}, ...]}."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
     except OSError as e:
-        raise NanoBraggError("%s: %s" % (path, e.strerror)) from None
+        raise NanoBraggError("%s: %s" % (path, e.strerror or e)) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise NanoBraggError("%s: more than %d bytes: not a manifest (split a bigger set into several)"
+                             % (path, MAX_MANIFEST_BYTES))
     if path.endswith((".jsonl", ".ndjson")):
         images = []
         for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
@@ -199,13 +240,17 @@ def _read_doc(path):
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:
                 raise NanoBraggError("%s, line %d: not JSON: %s" % (path, n, e)) from None
             if not isinstance(obj, dict):
-                raise NanoBraggError("%s, line %d: each line must be an object {\"id\": ..., \"args\": ...}" % (path, n))
+                raise NanoBraggError("%s, line %d: each line must be an object {\"id\": ..., \"args\": ...}"
+                                     % (path, n))
             _unknown(obj, _IMAGE_KEYS, "%s, line %d" % (path, n))
-            obj["_where"] = "%s, line %d" % (path, n)
+            obj[_WHERE] = "%s, line %d" % (path, n)
             images.append(obj)
+            if len(images) > MAX_IMAGES:
+                raise NanoBraggError("%s, line %d: more than %d images (MAX_IMAGES): split the manifest"
+                                     % (path, n, MAX_IMAGES))
         return {"image": images}
     try:
         import tomllib
@@ -217,6 +262,8 @@ def _read_doc(path):
         raise NanoBraggError("%s: not UTF-8 text (%s)" % (path, e)) from None
     except tomllib.TOMLDecodeError as e:
         raise NanoBraggError("%s: bad TOML: %s" % (path, e)) from None
+    except RecursionError:
+        raise NanoBraggError("%s: bad TOML: nested too deeply" % path) from None
 
 
 def read_manifest(path):
@@ -232,112 +279,362 @@ def jobs_from_list(items, folder=None):
     images = []
     for i, item in enumerate(items):
         if isinstance(item, dict):
-            images.append(dict(item, _where="job %d" % i))
+            images.append(dict(item))
+            images[-1][_WHERE] = "job %d" % i
         else:
-            images.append({"id": frame_id("", i), "args": item, "_where": "job %d" % i})
+            images.append({"id": frame_id("", i), "args": item, _WHERE: "job %d" % i})
+        if len(images) > MAX_IMAGES:
+            raise NanoBraggError("jobs: more than %d images (MAX_IMAGES)" % MAX_IMAGES)
     return build_jobs({"image": images}, os.path.abspath(folder or os.getcwd()), "jobs")
+
+
+# ---------------------------------------------------------------- names: templates, ids, files
+
+def _check_template(kind, template, name):
+    """An [outputs] template: text with {id} (required) and {index} (optionally zero-padded, {index:05d}),
+    nothing else: no attribute, index, conversion or nested field."""
+    where = "%s: [outputs] %s" % (name, kind)
+    if not isinstance(template, str):
+        raise NanoBraggError("%s must be a string, not %s" % (where, _short(template)))
+    where += " = %s" % _short(template)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise NanoBraggError("%s: not a file name template: %s" % (where, e)) from None
+    has_id = False
+    for literal, field, spec, conversion in parts:
+        if "/" in literal or _CONTROL.search(literal):
+            raise NanoBraggError("%s: a template names a plain file in --out (no '/', no control characters)"
+                                 % where)
+        if field is None:
+            continue
+        if field not in ("id", "index"):
+            raise NanoBraggError("%s: only {id} and {index} may be used, not {%s}" % (where, field))
+        if conversion is not None:
+            raise NanoBraggError("%s: {%s!%s}: no conversion may be used" % (where, field, conversion))
+        if field == "id" and spec:
+            raise NanoBraggError("%s: {id:%s}: {id} takes no format" % (where, spec))
+        if field == "index" and not _INDEX_SPEC.match(spec):
+            raise NanoBraggError("%s: {index:%s}: {index} takes only a zero-padded width, such as {index:05d}"
+                                 % (where, spec))
+        has_id = has_id or field == "id"
+    if not has_id:
+        raise NanoBraggError("%s must contain {id}" % where)
+
+
+def _name_problem(file_name):
+    """Why `file_name` cannot be a file the batch writes in --out, or None."""
+    if not file_name or file_name in (".", ".."):
+        return "is no file name"
+    if "/" in file_name or _CONTROL.search(file_name):
+        return "must be a plain file name (no '/', no control characters)"
+    if file_name.startswith((".", "-")):
+        return "must not start with '.' or '-'"
+    if len(file_name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        return "is longer than %d bytes" % NAME_MAX
+    return None
+
+
+def _check_sweep_name(templates, sweep, name):
+    where = "%s: [outputs] sweep" % name
+    if not isinstance(sweep, str):
+        raise NanoBraggError("%s must be a string, not %s" % (where, _short(sweep)))
+    if "{" in sweep or "}" in sweep:
+        raise NanoBraggError("%s = %r: one file for the whole manifest, without {id} or {index}" % (where, sweep))
+    problem = _name_problem(sweep)
+    if problem:
+        raise NanoBraggError("%s = %s %s" % (where, _short(sweep), problem))
+    if "noisefile" not in templates and "intfile" not in templates:
+        raise NanoBraggError("%s: the sweep is assembled from the noise or int images: [outputs] must also "
+                             "name noisefile (or intfile)" % where)
+
+
+class _Names:
+    """Every file name the batch writes in --out, with its owner: no two may be one."""
+
+    def __init__(self, sweep):
+        self.owner = {}
+        self.sweep = sweep
+
+    def add(self, ident, outputs, where, name):
+        """The outputs of image `ident`, then its sidecar and error file."""
+        owner = self.owner
+        for kind, file_name in outputs + (("sidecar", ident + ".json"), ("error file", ident + ".error")):
+            problem = _name_problem(file_name)
+            if problem:
+                raise NanoBraggError("%s: %s name %s of id %r %s"
+                                     % (name, _kind(kind), _short(file_name), ident, problem))
+            other = owner.get(file_name)
+            if other is not None:
+                raise NanoBraggError("%s: id %r would write %s as its %s, which is also %s"
+                                     % (where, ident, file_name, _kind(kind), _what(other)))
+            if file_name == self.sweep:
+                raise NanoBraggError("%s: [outputs] sweep = %r: id %r writes a file of that name (its %s)"
+                                     % (name, file_name, ident, _kind(kind)))
+            owner[file_name] = (ident, kind)
+
+
+def _kind(kind):
+    return kind if kind in ("sidecar", "error file") else "[outputs] " + kind
+
+
+def _what(owner):
+    ident, kind = owner
+    return "the %s of id %r" % (_kind(kind), ident)
+
+
+# ---------------------------------------------------------------- building the jobs
+
+def _count_images(seed, name, images, rotations, orientations):
+    """(rotation numbers, orientation numbers) checked, and the images counted, before any is built."""
+    rot, ori = [], []
+    for n, r in enumerate(rotations):
+        where = "%s: [rotation]%s" % (name, " %d" % (n + 1) if n else "")
+        _unknown(r, _ROTATION_KEYS, where)
+        prefix = _text(r, "prefix", where, "")
+        start = _number(r, "start", float, where, 0.0)
+        osc = _number(r, "osc", float, where)
+        if not osc > 0:
+            raise NanoBraggError("%s: osc = %s must be > 0" % (where, _short(osc)))
+        frames = _number(r, "frames", int, where, low=1)
+        _bounded("frames", frames, where)
+        last = start + (frames - 1) * osc
+        if not math.isfinite(last) or abs(last) > 1e300:
+            raise NanoBraggError("%s: the last frame would start at phi %r: not a finite number" % (where, last))
+        rot.append((where, prefix, start, osc, frames, r))
+    for n, o in enumerate(orientations):
+        where = "%s: [orientations]%s" % (name, " %d" % (n + 1) if n else "")
+        _unknown(o, _ORIENTATION_KEYS, where)
+        prefix = _text(o, "prefix", where, "")
+        count = _number(o, "count", int, where, low=1)
+        _bounded("count", count, where)
+        oseed = _number(o, "seed", int, where, seed, low=0, high=MAX_SEED)
+        if oseed + count - 1 > MAX_SEED:
+            raise NanoBraggError("%s: seed %d + count %d - 1 = %d: the seeds of the orientations must be <= %d"
+                                 % (where, oseed, count, oseed + count - 1, MAX_SEED))
+        ori.append((where, prefix, oseed, count, o))
+    total = len(images) + sum(r[4] for r in rot) + sum(o[3] for o in ori)
+    if total > MAX_IMAGES:
+        raise NanoBraggError("%s: %d images: more than %d (MAX_IMAGES) in one manifest; split it into several"
+                             % (name, total, MAX_IMAGES))
+    return rot, ori, total
+
+
+def _bounded(key, n, where):
+    if n > MAX_IMAGES:
+        raise NanoBraggError("%s: %s = %d: more than %d images (MAX_IMAGES) in one manifest; split it into several"
+                             % (where, key, n, MAX_IMAGES))
 
 
 def build_jobs(doc, folder, name):
     """Every job of a parsed manifest `doc` (inputs relative to `folder`; `name` names it in messages)."""
+    if not isinstance(doc, dict):
+        raise NanoBraggError("%s: a manifest is a table of keys" % name)
     _unknown(doc, _TOP_KEYS, name)
     base = _resolve_inputs(_split(doc.get("base", ""), "%s: base" % name), folder, "%s: base" % name)
-    seed = _number(doc, "seed", int, name, DEFAULT_SEED)
     templates = doc.get("outputs", DEFAULT_OUTPUTS)
     if not isinstance(templates, dict) or not templates:
         raise NanoBraggError("%s: [outputs] must name at least one of %s" % (name, ", ".join(OUTPUT_FLAGS)))
     _unknown(templates, set(OUTPUT_FLAGS) | {SWEEP}, "%s: [outputs]" % name)
     templates = dict(templates)
     sweep = templates.pop(SWEEP, None)
+    if not templates:
+        raise NanoBraggError("%s: [outputs] must name at least one of %s" % (name, ", ".join(OUTPUT_FLAGS)))
     if sweep is not None:
         _check_sweep_name(templates, sweep, name)
     for kind, template in templates.items():
-        _text(templates, kind, "%s: [outputs]" % name)
-        try:
-            template.format(id="x", index=0)
-        except (KeyError, IndexError, ValueError) as e:
-            raise NanoBraggError("%s: [outputs] %s = %r: only {id} and {index} may be used (%s)"
-                                 % (name, kind, template, e)) from None
-        if "{id}" not in template:
-            raise NanoBraggError("%s: [outputs] %s = %r must contain {id}" % (name, kind, template))
+        _check_template(kind, template, name)
 
-    # (id, where, extra tokens from the manifest, generated tokens)
-    entries = []
-    for n, image in enumerate(_tables(doc, "image", name)):
-        where = image.pop("_where", "%s: [[image]] %d" % (name, n + 1))
+    seed = _number(doc, "seed", int, name, DEFAULT_SEED, low=0, high=MAX_SEED)
+    images = _tables(doc, "image", name)
+    rotations, orientations = _tables(doc, "rotation", name), _tables(doc, "orientations", name)
+    rotations, orientations, total = _count_images(seed, name, images, rotations, orientations)
+    if total and seed + total - 1 > MAX_SEED:
+        raise NanoBraggError("%s: seed %d + %d images - 1 = %d: image i's seed (seed + i) must be <= %d"
+                             % (name, seed, total, seed + total - 1, MAX_SEED))
+
+    b = _Builder(base, templates, seed, sweep, name)
+    for n, image in enumerate(images):
+        image = dict(image)
+        where = image.pop(_WHERE, None) or "%s: [[image]] %d" % (name, n + 1)
         _unknown(image, _IMAGE_KEYS, where)
         ident = image.get("id")
         if not isinstance(ident, str):
-            raise NanoBraggError("%s: id must be a string, not %r" % (where, ident))
+            raise NanoBraggError("%s: id must be a string, not %s" % (where, _short(ident)))
         args = _resolve_inputs(_split(image.get("args", ""), "%s: args" % where), folder, where)
-        entries.append((ident, where, args, []))
-    for n, rot in enumerate(_tables(doc, "rotation", name)):
-        where = "%s: [rotation]%s" % (name, " %d" % (n + 1) if n else "")
-        _unknown(rot, _ROTATION_KEYS, where)
-        prefix = _text(rot, "prefix", where, "")
-        start, osc = _number(rot, "start", float, where, 0.0), _number(rot, "osc", float, where)
-        frames = _number(rot, "frames", int, where)
-        if frames < 1 or osc <= 0:
-            raise NanoBraggError("%s: frames must be >= 1 and osc > 0" % where)
-        args = _resolve_inputs(_split(rot.get("args", ""), "%s: args" % where), folder, where)
-        for i in range(frames):
-            entries.append((frame_id(prefix, i), where, args, ["-phi", repr(float(start + i * osc)),
-                                                               "-osc", repr(float(osc))]))
-    for n, ori in enumerate(_tables(doc, "orientations", name)):
-        where = "%s: [orientations]%s" % (name, " %d" % (n + 1) if n else "")
-        _unknown(ori, _ORIENTATION_KEYS, where)
-        prefix = _text(ori, "prefix", where, "")
-        count = _number(ori, "count", int, where)
-        oseed = _number(ori, "seed", int, where, seed)
-        if count < 1:
-            raise NanoBraggError("%s: count must be >= 1" % where)
-        args = _resolve_inputs(_split(ori.get("args", ""), "%s: args" % where), folder, where)
-        for i in range(count):
-            angles = random_misset(oseed + i)
-            entries.append((frame_id(prefix, i), where, args, ["-misset"] + [repr(a) for a in angles]))
-    if not entries:
+        b.single(ident, where, args)
+    for where, prefix, start, osc, frames, r in rotations:
+        args = _resolve_inputs(_split(r.get("args", ""), "%s: args" % where), folder, where)
+        osc_text = repr(osc)
+        b.generator(where, prefix, args, frames, "phi0", lambda i, start=start, osc=osc, osc_text=osc_text:
+                    ("-phi", repr(start + i * osc), "-osc", osc_text))
+    for where, prefix, oseed, count, o in orientations:
+        args = _resolve_inputs(_split(o.get("args", ""), "%s: args" % where), folder, where)
+        b.generator(where, prefix, args, count, "misset",
+                    lambda i, oseed=oseed: ("-misset",) + tuple(repr(a) for a in random_misset(oseed + i)))
+    if not b.jobs:
         raise NanoBraggError("%s: no image: give [[image]], [rotation] or [orientations]" % name)
-
-    seen, names = {}, {}
-    jobs = []
-    frames = _SweepCheck(templates) if sweep is not None else None
-    for index, (ident, where, args, generated) in enumerate(entries):
-        if not _ID.match(ident):
-            raise NanoBraggError("%s: id %r cannot name files (letters, digits, _ . + = - only, not starting "
-                                 "with . or -)" % (where, ident))
-        if ident in seen:
-            raise NanoBraggError("%s: duplicate id %r (also in %s)" % (where, ident, seen[ident]))
-        seen[ident] = where
-        outputs = tuple((kind, templates[kind].format(id=ident, index=index))
-                        for kind in OUTPUT_FLAGS if kind in templates)
-        for kind, file_name in outputs + (("sidecar", ident + ".json"),):
-            if os.path.basename(file_name) != file_name or file_name.startswith(".") or not file_name:
-                raise NanoBraggError("%s: %s name %r of id %r must be a plain file name" % (name, kind, file_name, ident))
-            if file_name in names:
-                raise NanoBraggError("%s: id %r writes %s, as id %r does" % (where, ident, file_name, names[file_name]))
-            names[file_name] = ident
-        job, p = _job(ident, index, base + args, generated, outputs, seed + index, where, sweep)
-        jobs.append(job)
-        if frames is not None:
-            frames.add(job, p, where)
-    if sweep is not None:
-        owner = names.get(sweep) or next((j.id for j in jobs if j.id + ".error" == sweep), None)
-        if owner is not None:
-            raise NanoBraggError("%s: [outputs] sweep = %r: id %r writes a file of that name" % (name, sweep, owner))
-    return jobs
+    return b.jobs
 
 
-def _check_sweep_name(templates, sweep, name):
-    where = "%s: [outputs] sweep" % name
-    if not isinstance(sweep, str):
-        raise NanoBraggError("%s must be a string, not %r" % (where, sweep))
-    if "{" in sweep or "}" in sweep:
-        raise NanoBraggError("%s = %r: one file for the whole manifest, without {id} or {index}" % (where, sweep))
-    if not sweep or os.path.basename(sweep) != sweep or sweep.startswith("."):
-        raise NanoBraggError("%s = %r must be a plain file name" % (where, sweep))
-    if "noisefile" not in templates and "intfile" not in templates:
-        raise NanoBraggError("%s: the sweep is assembled from the noise or int images: [outputs] must also "
-                             "name noisefile (or intfile)" % where)
+def _check_id(ident, where):
+    if not _ID.match(ident):
+        raise NanoBraggError("%s: id %s cannot name files (letters, digits, _ . + = - only, not starting "
+                             "with . or -)" % (where, _short(ident)))
+
+
+class _Builder:
+    """The jobs of a manifest, in manifest order, with the checks that span them: ids, file names, sweep."""
+
+    def __init__(self, base, templates, seed, sweep, name):
+        self.base, self.seed, self.sweep, self.name = base, seed, sweep, name
+        self.templates = [(kind, templates[kind]) for kind in OUTPUT_FLAGS if kind in templates]
+        self.kinds = tuple(kind for kind, _ in self.templates)
+        self.jobs = []
+        self.seen = {}
+        self.names = _Names(sweep)
+        self.frames = _SweepCheck(templates) if sweep is not None else None
+
+    def _outputs(self, ident, index):
+        return tuple((kind, template.format(id=ident, index=index)) for kind, template in self.templates)
+
+    def _claim(self, ident, index, where):
+        if ident in self.seen:
+            raise NanoBraggError("%s: duplicate id %r (also in %s)" % (where, ident, self.seen[ident]))
+        self.seen[ident] = where
+        outputs = self._outputs(ident, index)
+        self.names.add(ident, outputs, where, self.name)
+        return outputs
+
+    def single(self, ident, where, args):
+        _check_id(ident, where)
+        index = len(self.jobs)
+        outputs = self._claim(ident, index, where)
+        job, p = _job(ident, index, self.base + args, (), outputs, self.seed + index, where, self.sweep)
+        self.jobs.append(job)
+        if self.frames is not None:
+            self.frames.add(job, p, where)
+
+    def generator(self, where, prefix, args, n, varying, generated):
+        """The n frames of a [rotation] (varying "phi0") or [orientations] ("misset"); generated(i): the
+        flags frame i adds."""
+        _check_id(frame_id(prefix, 0), where)
+        user = self.base + args
+        first = len(self.jobs)
+        ids = [frame_id(prefix, i) for i in range(n)]
+        outputs = [self._claim(ident, first + i, where) for i, ident in enumerate(ids)]
+        gen = [generated(i) for i in range(n)]
+        g = _Generator(self, where, user, ids, outputs, gen, varying, first)
+        self.jobs.extend(g.jobs())
+
+
+class _Generator:
+    """The frames of one generator. Frame i's argv is the same tokens as every other frame's but for
+    the generated numbers (-phi's, or -misset's three), its -seed value and its output names; nanoBragg's
+    parser reads a token's text only through the numbers it converts, whether it starts with '-', and
+    the flags it fires when it does. So the frames are parsed and checked in full for a few probes:
+    the first, the last, and the first of each pattern of signs of the generated numbers. Where the
+    probes' configurations differ only in the fields those tokens set (phi0 or misset, seed, output
+    names), and each holds the value its tokens say, every frame between parses alike, and is built
+    without parsing: its negative numbers are checked to fire no flag, its values are those of the
+    tokens. Otherwise each frame is parsed and checked on its own (as for [[image]])."""
+
+    def __init__(self, builder, where, user, ids, outputs, gen, varying, first):
+        self.b, self.where, self.user, self.ids, self.outputs, self.gen = builder, where, user, ids, outputs, gen
+        self.varying, self.first = varying, first
+        self.sets_seed = any(_fires(t, _flags(("-seed",))) for t in user)
+
+    def jobs(self):
+        b, n = self.b, len(self.ids)
+        probes = {}
+        for i in range(n):
+            probes.setdefault(tuple(t.startswith("-") for t in self._values(i)), i)
+        probes = sorted(set(probes.values()) | {0, n - 1})
+        parsed = {i: self._parsed(i) for i in probes}
+        fast = n > len(probes) and self._alike(parsed)
+        jobs = []
+        for i in range(n):
+            if i in parsed:
+                job, p = parsed[i]
+            elif fast and not any(t.startswith("-") and _fires_any(t) for t in self._values(i)):
+                job, p = self._built(i, parsed[0][0]), None
+            else:
+                job, p = self._parsed(i)
+            jobs.append(job)
+            if b.frames is not None:
+                if p is not None:
+                    b.frames.add(job, p, self.where)
+                else:
+                    b.frames.add_like(job, float(self.gen[i][1]) / RTD if self.varying == "phi0" else None,
+                                      self.where)
+        return jobs
+
+    def _values(self, i):
+        """The generated numbers of frame i: -phi's value, or -misset's three."""
+        return self.gen[i][1:2] if self.varying == "phi0" else self.gen[i][1:4]
+
+    def _parsed(self, i):
+        b = self.b
+        return _job(self.ids[i], self.first + i, self.user, self.gen[i], self.outputs[i], b.seed + self.first + i,
+                    self.where, b.sweep)
+
+    def _built(self, i, model):
+        """Frame i as the probes show it parses: `model` is the first frame's job."""
+        argv = _argv(self.user, self.gen[i], self.outputs[i], self.b.seed + self.first + i, self.sets_seed)
+        seed = model.seed if self.sets_seed else self.b.seed + self.first + i
+        return Job(self.ids[i], self.first + i, argv, self.outputs[i], seed, self.b.sweep, model.inputs)
+
+    def _alike(self, parsed):
+        """Whether the probes' configurations differ only as their generated tokens say they should."""
+        varying = {self.varying} | {OUTPUT_FIELDS[k] for k in self.b.kinds}
+        if not self.sets_seed:
+            varying.add("seed")
+        state = None
+        for i, (job, p) in parsed.items():
+            gen = self.gen[i]
+            if self.varying == "phi0" and p.phi0 != float(gen[1]) / RTD:
+                return False
+            if self.varying == "misset" and list(p.misset) != [1.0] + [float(v) / RTD for v in self._values(i)]:
+                return False
+            if not self.sets_seed and -p.seed != self.b.seed + self.first + i:
+                return False
+            if any(getattr(p, OUTPUT_FIELDS[k]) != f for k, f in self.outputs[i]):
+                return False
+            key = _state(p, varying)
+            if state is None:
+                state = key
+            elif key != state:
+                return False
+        return True
+
+
+def _fires_any(tok):
+    """Whether any of nanoBragg's flags (either pass) or our own options would take `tok` as a flag."""
+    from ..cli.argv import OUR_OPTIONS
+    from ..cli.flags import PASS1, PASS2
+    return tok in OUR_OPTIONS or any(f.match(tok) for f in PASS1) or any(f.match(tok) for f in PASS2)
+
+
+def _key(v):
+    import numpy as np
+    if isinstance(v, np.ndarray):
+        return ("ndarray", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, (list, tuple)):
+        return tuple(_key(x) for x in v)
+    if isinstance(v, float):
+        return repr(v)
+    return v
+
+
+def _state(p, leave_out):
+    """Everything a Params holds, but the fields in `leave_out`, as a comparable value."""
+    out = []
+    for name, value in sorted(p.__dict__.items()):
+        if hasattr(value, "__dataclass_fields__"):
+            out.append((name, tuple((k, _key(v)) for k, v in sorted(value.__dict__.items()) if k not in leave_out)))
+        elif name not in leave_out:
+            out.append((name, _key(value)))
+    return tuple(out)
 
 
 def sweep_source(outputs):
@@ -372,6 +669,7 @@ class _SweepCheck:
         self.kind = sweep_source(templates.items())[0]
         self.count = 0
         self.first = None           # (id, settings, phi0, osc) of the first image
+        self.last = None            # (settings, phi0, osc) of the last image added with its Params
 
     def add(self, job, p, where):
         from ..sampling import phi_steps
@@ -385,34 +683,37 @@ class _SweepCheck:
         if not osc > 0.0:
             raise NanoBraggError("%s: image %r has no oscillation: a sweep needs -osc > 0" % (what, job.id))
         settings = _sweep_settings(p, self.kind)
+        self.last = (settings, float(p.phi0), osc)
+        self._add(job, settings, float(p.phi0), osc, what)
+
+    def add_like(self, job, phi0, where):
+        """An image whose configuration is that of the last one added with add(), but for phi0 (None:
+        the same phi0 too)."""
+        settings, last_phi0, osc = self.last
+        self._add(job, settings, last_phi0 if phi0 is None else phi0, osc, "%s: [outputs] sweep" % where)
+
+    def _add(self, job, settings, phi, osc, what):
         if self.first is None:
-            self.first = (job.id, settings, float(p.phi0), osc)
+            self.first = (job.id, settings, phi, osc)
         first_id, first_settings, phi0, first_osc = self.first
-        for (n, value), (_, expected) in zip(settings, first_settings):
-            if value != expected:
-                raise NanoBraggError("%s: image %r has %s = %s, image %r %s: the images of a sweep share the "
-                                     "detector, beam and spindle" % (what, job.id, n, value, first_id, expected))
+        if settings is not first_settings:
+            for (n, value), (_, expected) in zip(settings, first_settings):
+                if value != expected:
+                    raise NanoBraggError("%s: image %r has %s = %s, image %r %s: the images of a sweep share the "
+                                         "detector, beam and spindle" % (what, job.id, n, value, first_id, expected))
         if osc != first_osc:
             raise NanoBraggError("%s: image %r has -osc %g, image %r %g: a sweep has one oscillation"
                                  % (what, job.id, osc * RTD, first_id, first_osc * RTD))
         expected = phi0 + self.count * osc
-        if abs(float(p.phi0) - expected) > 1e-6 * osc:
+        if abs(phi - expected) > 1e-6 * osc:
             raise NanoBraggError("%s: image %r starts at phi %g, not %g: in a sweep each image starts where the "
-                                 "one before it ends" % (what, job.id, float(p.phi0) * RTD, expected * RTD))
+                                 "one before it ends" % (what, job.id, phi * RTD, expected * RTD))
         self.count += 1
 
 
-def _job(ident, index, user, generated, outputs, default_seed, where, sweep=None):
-    """The job and its Params. The job's argv: the manifest's flags, then what the batch adds (generator
-    flags, output names, the seed, -skip for the files nanoBragg.c would write that [outputs] leaves out);
-    checked as `nbnumba simulate` would check it."""
-    # flags appended after -misset_seed N would be read as -misset angles (C 561): keep it off the end
-    for tok in user[-2:]:
-        if tok.startswith("-") and "-misset_seed" in tok:
-            raise NanoBraggError("%s: %s must not end the flags: nanoBragg would read the flags the batch adds "
-                                 "after it as -misset angles; move it earlier" % (where, tok))
-    seed_flags = _flags(("-seed",))
-    sets_seed = any(_fires(t, seed_flags) for t in user)
+def _argv(user, generated, outputs, default_seed, sets_seed):
+    """The job's argv: the manifest's flags, then what the batch adds (generator flags, output names, the
+    seed, -skip for the files nanoBragg.c would write that [outputs] leaves out)."""
     kinds = dict(outputs)
     tail = list(generated)
     for kind, flag in OUTPUT_FLAGS.items():
@@ -426,9 +727,22 @@ def _job(ident, index, user, generated, outputs, default_seed, where, sweep=None
     tail += ["-skip", ",".join(skip)]
     if not sets_seed:
         tail += ["-seed", str(default_seed)]
-    argv = tuple(user + tail)
+    return tuple(user) + tuple(tail)
+
+
+def _job(ident, index, user, generated, outputs, default_seed, where, sweep=None):
+    """The job and its Params, its argv (_argv) checked as `nbnumba simulate` would check it."""
+    # flags appended after -misset_seed N would be read as -misset angles (C 561): keep it off the end
+    for tok in user[-2:]:
+        if tok.startswith("-") and "-misset_seed" in tok:
+            raise NanoBraggError("%s: %s must not end the flags: nanoBragg would read the flags the batch adds "
+                                 "after it as -misset angles; move it earlier" % (where, tok))
+    sets_seed = any(_fires(t, _flags(("-seed",))) for t in user)
+    argv = _argv(user, generated, outputs, default_seed, sets_seed)
     p = check_argv(argv, where)
-    return Job(ident, index, argv, outputs, -p.seed, sweep), p
+    inputs = tuple((flag, os.path.abspath(getattr(p, name))) for flag, name in _INPUT_FIELDS
+                   if getattr(p, name) is not None)
+    return Job(ident, index, argv, outputs, -p.seed, sweep, inputs), p
 
 
 def check_argv(argv, where):
@@ -456,4 +770,108 @@ def check_argv(argv, where):
         raise NanoBraggError("%s: %s" % (where, e)) from None
     except OSError as e:
         raise NanoBraggError("%s: %s: %s" % (where, e.filename or "", e.strerror or e)) from None
+    except (ValueError, OverflowError) as e:      # text no C function would read (UnicodeError is a ValueError)
+        raise NanoBraggError("%s: cannot read the flags: %s" % (where, e)) from None
     return p
+
+
+# ---------------------------------------------------------------- what a run writes and reads
+
+def written_names(jobs):
+    """{file name in --out: (id, what)} of every file a run of `jobs` may write there: the outputs, the
+    sidecars and error files, the sweep (id None). NanoBraggError where two are one name."""
+    names = {}
+    for job in jobs:
+        for file_name, owner in [(name, (job.id, kind)) for kind, name in job.outputs] + [
+                (job.id + ".json", (job.id, "sidecar")), (job.id + ".error", (job.id, "error file"))]:
+            other = names.setdefault(file_name, owner)
+            if other is not owner:
+                raise NanoBraggError("%s: %s and %s would be one file" % (file_name, _said(owner), _said(other)))
+    if jobs and jobs[0].sweep:
+        other = names.setdefault(jobs[0].sweep, (None, "sweep"))
+        if other[0] is not None:
+            raise NanoBraggError("%s: the [outputs] sweep and %s would be one file" % (jobs[0].sweep, _said(other)))
+    return names
+
+
+def _said(what):
+    if isinstance(what, str):
+        return what
+    return "the [outputs] sweep" if what[0] is None else _what(what)
+
+
+def _identity(path):
+    """(real path, (device, inode) or None where nothing is there yet)."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except (OSError, ValueError):
+        return real, None
+    return real, (st.st_dev, st.st_ino)
+
+
+def check_writes(jobs, out_dir, reads=(), writes=()):
+    """NanoBraggError (exit 9, naming both) where a path a run of `jobs` into out_dir would write is a
+    path it reads, or where two things it writes are one file; call it before anything is written.
+
+    Written: every job's outputs, sidecar and error file, and the sweep, in out_dir (symbolic links
+    there followed, as the writes follow them), and `writes`: (what, path) pairs such as ("--log", path).
+    Read: every job's input files, and `reads`: (what, path) pairs such as ("the manifest", path). Paths
+    are compared resolved (realpath) and as files (device and inode, so a hard link is the same file)."""
+    read_real, read_ids = {}, {}
+
+    def read(what, path):
+        real, ident = _identity(path)
+        read_real.setdefault(real, what)
+        if ident is not None:
+            read_ids.setdefault(ident, what)
+
+    for what, path in reads:
+        read(what, path)
+    seen = set()
+    for job in jobs:
+        if job.inputs and job.inputs not in seen:
+            seen.add(job.inputs)
+            for flag, path in job.inputs:
+                read("%s %s (an input of id %r)" % (flag, path, job.id), path)
+
+    names = written_names(jobs)
+    out_real = os.path.realpath(out_dir)
+    written_real, written_ids = {}, {}
+
+    def write(what, path, real, ident):
+        """what: a string, or an (id, kind) of written_names, formatted only for a message; path: the path
+        to name in the message, or a file name in out_dir."""
+        clash = read_real.get(real) or (read_ids.get(ident) if ident is not None else None)
+        if clash is not None:
+            raise NanoBraggError("%s: %s would be written over %s: a batch never writes over what it reads"
+                                 % (os.path.join(out_dir, path), _said(what), clash))
+        other = written_real.get(real) or (written_ids.get(ident) if ident is not None else None)
+        if other is not None:
+            raise NanoBraggError("%s: %s and %s would be one file"
+                                 % (os.path.join(out_dir, path), _said(what), _said(other)))
+        written_real[real] = what
+        if ident is not None:
+            written_ids[ident] = what
+
+    existing = {}
+    try:
+        dev = os.stat(out_real).st_dev
+        with os.scandir(out_real) as entries:
+            for entry in entries:
+                if entry.name in names:
+                    if entry.is_symlink():
+                        existing[entry.name] = _identity(entry.path)
+                    else:
+                        existing[entry.name] = (entry.path, (dev, entry.inode()))
+    except (OSError, ValueError):
+        pass                            # not there yet (or not a folder: the runner says so)
+    head = os.path.join(out_real, "")
+    for name, what in names.items():
+        real, ident = existing.get(name) or (head + name, None)
+        write(what, name, real, ident)
+    for what, path in writes:
+        real, ident = _identity(path)
+        if real == out_real:
+            raise NanoBraggError("%s: %s would be the --out folder itself" % (path, what))
+        write(what, os.path.abspath(path), real, ident)
