@@ -399,3 +399,10 @@ def test_zz_totals():
     print("\nhostile: %d cases, %d tracebacks, %d inputs damaged, %d hangs, %d refusals that left files"
           % (TALLY.cases, TALLY.tracebacks, TALLY.damaged, TALLY.hangs, TALLY.left))
     assert TALLY.tracebacks == TALLY.damaged == TALLY.hangs == TALLY.left == 0
+
+
+@pytest.mark.parametrize("value", ["€", "1e2€", "\udcff", "１２", "nan€"])
+def test_simulate_values_beyond_latin1(folder, value):
+    """C's argv is bytes: a value of any characters is read as C reads their UTF-8 bytes, never a traceback."""
+    code, output = _invoke(folder, ["simulate"] + GOOD.split() + ["-distance", value, "-nonoise", "-nopgm"])
+    assert code in (0, 9)

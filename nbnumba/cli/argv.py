@@ -37,7 +37,8 @@ _INT = re.compile(r"[+-]?[0-9]+")
 
 def strtod(s: str) -> tuple[float, int]:
     """glibc strtod: (value, characters used); 0 characters used means no conversion (value 0.0)."""
-    v, end = cscan.strtod(s.encode("latin-1"))
+    # the bytes C's argv holds (what it consumes is ASCII, so characters used = bytes used)
+    v, end = cscan.strtod(s.encode("utf-8", "surrogateescape"))
     return (v, end) if end > 0 else (0.0, 0)
 
 
