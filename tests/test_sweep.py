@@ -199,6 +199,9 @@ def test_a_changed_frame_is_not_put_in_the_sweep(tmp_path):
 
 
 ROT = '[rotation]\nprefix = "r"\nosc = 0.5\nframes = 2\n'
+# two [rotation]s, the second's start and osc (%s) and args (%s) given: their frames join one sweep
+TWO = ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[rotation]]\nprefix = "a"\nstart = 0.0\nosc = 1.0\n'
+       'frames = 1\n[[rotation]]\nprefix = "b"\n%s\nframes = 1\nargs = "%s"\n')
 BAD = [
     ('[outputs]\nnoisefile = "{id}.img"\nsweep = "{id}.nxs"\n' + ROT, "without {id}"),
     ('[outputs]\nnoisefile = "{id}.img"\nsweep = "sub/s.nxs"\n' + ROT, "plain file name"),
@@ -206,15 +209,13 @@ BAD = [
     ('[outputs]\nfloatfile = "{id}.bin"\nsweep = "s.nxs"\n' + ROT, "name noisefile"),
     ('[outputs]\nnoisefile = "{id}.img"\nsweep = "r00001.img"\n' + ROT, "id 'r00001' writes a file of that name"),
     ('[outputs]\nintfile = "{id}.img"\nsweep = "s.nxs"\n' + ROT, "give -scale"),
-    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[image]]\nid = "a"\nargs = "-phi 0 -osc 1"\n'
-     '[[image]]\nid = "b"\nargs = "-phi 1 -osc 1 -distance 90"\n', "image 'b' has distance = 0.09, image 'a' 0.1"),
-    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[image]]\nid = "a"\nargs = "-phi 0 -osc 1"\n'
-     '[[image]]\nid = "b"\nargs = "-phi 1 -osc 1 -detector_rotz 5"\n', "image 'b' has detector_rotz = 0.0872"),
-    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[image]]\nid = "a"\nargs = "-phi 0 -osc 1"\n'
-     '[[image]]\nid = "b"\nargs = "-phi 2 -osc 1"\n', "image 'b' starts at phi 2, not 1"),
-    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[image]]\nid = "a"\nargs = "-phi 0 -osc 1"\n'
-     '[[image]]\nid = "b"\nargs = "-phi 1 -osc 2"\n', "a sweep has one oscillation"),
-    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[orientations]\ncount = 2\n', "a sweep needs -osc > 0"),
+    (TWO % ("start = 1.0\nosc = 1.0", "-distance 90"), "image 'b00001' has distance = 0.09, image 'a00001' 0.1"),
+    (TWO % ("start = 1.0\nosc = 1.0", "-detector_rotz 5"), "image 'b00001' has detector_rotz = 0.0872"),
+    (TWO % ("start = 2.0\nosc = 1.0", ""), "image 'b00001' starts at phi 2, not 1"),
+    (TWO % ("start = 1.0\nosc = 2.0", ""), "a sweep has one oscillation"),
+    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[orientations]\ncount = 2\n', "the manifest has none"),
+    ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[image]]\nid = "a"\nargs = "-phi 0 -osc 1"\n',
+     "collects the frames of a [rotation]"),
     ('[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n' + ROT.replace("frames", 'args = "-curved_det"\nframes'),
      "curved detector"),
 ]
@@ -238,3 +239,16 @@ def test_a_bad_sweep_manifest_exits_before_rendering(tmp_path):
 def test_jobs_without_a_sweep_are_as_before():
     jobs = build_jobs(tomllib.loads('base = "%s"\n' % GEOMETRY + ROT), str(ROOT), "m.toml")
     assert all(j.sweep is None for j in jobs)
+
+
+def test_the_sweep_takes_the_rotation_frames_only():
+    """A manifest with [[image]], [rotation] and [orientations] (the README's): the sweep is the rotation."""
+    from nbnumba.batch.manifest import sweep_file, sweep_jobs
+    text = ('base = "%s"\n[outputs]\nnoisefile = "{id}.img"\nsweep = "s.nxs"\n[[image]]\nid = "still"\n'
+            'args = "-phi 10"\n' % GEOMETRY) + ROT + '[orientations]\nprefix = "o"\ncount = 2\nseed = 7\n'
+    jobs = build_jobs(tomllib.loads(text), str(ROOT), "m.toml")
+    rotation = [j.id for j in jobs if j.id.startswith("r0")]
+    assert len(rotation) >= 2 and len(jobs) == len(rotation) + 3
+    assert [j.id for j in sweep_jobs(jobs)] == rotation
+    assert sweep_file(jobs) == "s.nxs"
+    assert all(j.sweep is None for j in jobs if j.id not in rotation)

@@ -25,10 +25,11 @@ is one NanoBraggError naming the file, line, key or id.
     seed = 7
 
 `sweep` (no {id}: one file for the whole manifest) collects the noise images (the int images where no
-noisefile is named; those need -scale) of every image, in manifest order, into one NXmx file as one
-rotation scan (io.nexus.sweep_bytes), written by the runner once every image is done. The images must
-form a sweep: the same detector, beam, spindle and -osc > 0 (the flags that set them identical), and
-phi advancing by osc from one image to the next, as a [rotation] gives them.
+noisefile is named; those need -scale) of the [rotation] frames, in manifest order, into one NXmx file
+as one rotation scan (io.nexus.sweep_bytes), written by the runner once every frame is done; [[image]]
+and [orientations] images are not part of it (their Job.sweep is None). The frames must form a sweep:
+the same detector, beam, spindle and -osc > 0 (the flags that set them identical), and phi advancing by
+osc from one frame to the next, as one [rotation] gives them.
 
 Sizes are bounded before anything is built: at most MAX_IMAGES images, seeds 0 ... MAX_SEED. The frames
 of one [rotation] or [orientations] differ only in their generated flags (-phi, -misset), their seed and
@@ -90,7 +91,7 @@ class Job(NamedTuple):
     argv: tuple                 # `nbnumba simulate` arguments, to be run in the output folder
     outputs: tuple              # ((kind, file name), ...) in OUTPUT_FLAGS order
     seed: int                   # the noise seed the image uses (C's -seed value)
-    sweep: str = None           # [outputs] sweep: the manifest's rotation-series file (same in every job)
+    sweep: str = None           # [outputs] sweep: the rotation-series file this [rotation] frame joins (else None)
     inputs: tuple = ()          # ((flag, absolute path), ...) of the files the image reads
 
     def files(self):
@@ -474,6 +475,9 @@ def build_jobs(doc, folder, name):
                     lambda i, oseed=oseed: ("-misset",) + tuple(repr(a) for a in random_misset(oseed + i)))
     if not b.jobs:
         raise NanoBraggError("%s: no image: give [[image]], [rotation] or [orientations]" % name)
+    if sweep is not None and not rotations:
+        raise NanoBraggError("%s: [outputs] sweep = %r collects the frames of a [rotation]: the manifest has none"
+                             % (name, sweep))
     return b.jobs
 
 
@@ -510,10 +514,8 @@ class _Builder:
         _check_id(ident, where)
         index = len(self.jobs)
         outputs = self._claim(ident, index, where)
-        job, p = _job(ident, index, self.base + args, (), outputs, self.seed + index, where, self.sweep)
+        job, p = _job(ident, index, self.base + args, (), outputs, self.seed + index, where, None)
         self.jobs.append(job)
-        if self.frames is not None:
-            self.frames.add(job, p, where)
 
     def generator(self, where, prefix, args, n, varying, generated):
         """The n frames of a [rotation] (varying "phi0") or [orientations] ("misset"); generated(i): the
@@ -526,6 +528,10 @@ class _Builder:
         gen = [generated(i) for i in range(n)]
         g = _Generator(self, where, user, ids, outputs, gen, varying, first)
         self.jobs.extend(g.jobs())
+
+    def sweep_of(self, varying):
+        """The sweep file the frames of a generator join: a [rotation]'s ("phi0") only."""
+        return self.sweep if varying == "phi0" else None
 
 
 class _Generator:
@@ -561,7 +567,7 @@ class _Generator:
             else:
                 job, p = self._parsed(i)
             jobs.append(job)
-            if b.frames is not None:
+            if b.frames is not None and job.sweep:
                 if p is not None:
                     b.frames.add(job, p, self.where)
                 else:
@@ -576,13 +582,14 @@ class _Generator:
     def _parsed(self, i):
         b = self.b
         return _job(self.ids[i], self.first + i, self.user, self.gen[i], self.outputs[i], b.seed + self.first + i,
-                    self.where, b.sweep)
+                    self.where, b.sweep_of(self.varying))
 
     def _built(self, i, model):
         """Frame i as the probes show it parses: `model` is the first frame's job."""
         argv = _argv(self.user, self.gen[i], self.outputs[i], self.b.seed + self.first + i, self.sets_seed)
         seed = model.seed if self.sets_seed else self.b.seed + self.first + i
-        return Job(self.ids[i], self.first + i, argv, self.outputs[i], seed, self.b.sweep, model.inputs)
+        return Job(self.ids[i], self.first + i, argv, self.outputs[i], seed, self.b.sweep_of(self.varying),
+                   model.inputs)
 
     def _alike(self, parsed):
         """Whether the probes' configurations differ only as their generated tokens say they should."""
@@ -787,11 +794,22 @@ def written_names(jobs):
             other = names.setdefault(file_name, owner)
             if other is not owner:
                 raise NanoBraggError("%s: %s and %s would be one file" % (file_name, _said(owner), _said(other)))
-    if jobs and jobs[0].sweep:
-        other = names.setdefault(jobs[0].sweep, (None, "sweep"))
+    sweep = sweep_file(jobs)
+    if sweep:
+        other = names.setdefault(sweep, (None, "sweep"))
         if other[0] is not None:
-            raise NanoBraggError("%s: the [outputs] sweep and %s would be one file" % (jobs[0].sweep, _said(other)))
+            raise NanoBraggError("%s: the [outputs] sweep and %s would be one file" % (sweep, _said(other)))
     return names
+
+
+def sweep_file(jobs):
+    """The manifest's [outputs] sweep file name, or None: what its [rotation] frames carry."""
+    return next((job.sweep for job in jobs if job.sweep), None)
+
+
+def sweep_jobs(jobs):
+    """The jobs whose images make the sweep, in manifest order: the [rotation] frames."""
+    return [job for job in jobs if job.sweep]
 
 
 def _said(what):
