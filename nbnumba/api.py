@@ -92,10 +92,19 @@ def batch(manifest, out=None, engine="dask", workers=None, threads_per_worker=No
     (id, Params) pairs. With `out` (a folder), renders every image not already there into its files
     and returns a runner.Summary; with out=None, returns an iterator of (id, image, statistics) in the
     order images finish, writing nothing. engine, workers, ...: as the command's options (runner.run_batch)."""
+    import os
+    from collections.abc import Iterable, Mapping
+
     from .batch.manifest import jobs_from_list, read_manifest
-    from .batch.runner import run_batch, stream_images
+    from .batch.runner import check_engine, run_batch, stream_images
+    check_engine(engine, workers, threads_per_worker, scheduler, cluster, slurm, shard)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise NanoBraggError("out: %r is not a folder name (a str or a path), nor None to stream" % (out,))
     if isinstance(manifest, (str, bytes)) or hasattr(manifest, "__fspath__"):
         jobs = read_manifest(manifest).jobs
+    elif isinstance(manifest, Mapping) or not isinstance(manifest, Iterable):
+        raise NanoBraggError("manifest: %r is neither a manifest file (a str or a path) nor a list of jobs"
+                             % (manifest,))
     else:
         items = list(manifest)
         configs = [j for j in items if isinstance(j, tuple) and len(j) == 2 and isinstance(j[1], Params)]
@@ -103,7 +112,7 @@ def batch(manifest, out=None, engine="dask", workers=None, threads_per_worker=No
             raise NanoBraggError("configurations can only be streamed (out=None); give argv to write files")
         jobs = configs if len(configs) == len(items) else jobs_from_list(items, folder)
     if out is None:
-        return stream_images(jobs, engine, workers, threads_per_worker, scheduler, cluster, slurm)
+        return stream_images(jobs, engine, workers, threads_per_worker, scheduler, cluster, slurm, shard)
     return run_batch(jobs, out, engine, workers, threads_per_worker, scheduler, cluster, slurm, shard, bar=False)
 
 
