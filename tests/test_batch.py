@@ -261,7 +261,8 @@ def test_killed_worker_is_replaced_and_the_batch_completes(tmp_path, slow_refere
     import threading
     path = _slow_manifest(tmp_path)
     out = tmp_path / "out"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
             Client(cluster) as client:
         pids = client.run(os.getpid)
         result = {}

@@ -323,9 +323,6 @@ def test_ctrl_c_while_workers_start(tmp_path, delay):
         assert os.listdir(out), "an --out the run made and left empty"
 
 
-@pytest.mark.xfail(strict=False, reason="a SIGINT while Python still imports nbnumba's command line (the first "
-                   "~0.2 s) ends in Python's KeyboardInterrupt traceback and exit -2: nbnumba/cli/entry.py's "
-                   "entry() does not catch KeyboardInterrupt around its imports")
 def test_ctrl_c_while_python_imports_the_command(tmp_path):
     path = tiny_manifest(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out",

@@ -28,6 +28,10 @@ def entry(argv=None):
             code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command set up its own handling (while Python imports it): nothing was written
+        sys.stderr.write("nbnumba: interrupted before any work; nothing written\n")
+        code = 130
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
