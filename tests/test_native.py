@@ -504,3 +504,118 @@ def test_an_untested_numba_falls_back_to_its_own_cache(tmp_path):
         assert len(err) == 1 and err[0].startswith("nbnumba: notice: numba ") and "outside the versions" in err[0], err
     assert not list(tmp_path.rglob("*.meta")) and not list(tmp_path.rglob("*.o"))
     assert list(tmp_path.rglob("*.nbi"))               # numba's own cache
+
+
+# ---------------------------------------------------------------- a first run's builds
+
+def _two_cpus():
+    if native.usable_cpus() < 2 or not hasattr(os, "fork"):
+        pytest.skip("one CPU: everything is built in one process")
+
+
+def test_build_makes_the_costliest_entry_in_a_second_process(private_cache, capsys):
+    """build(): the background entry built by a forked child into the cache and loaded from it, the
+    others here; done() for each, ready() once before."""
+    _two_cpus()
+    import threading
+    if threading.active_count() > 1:
+        pytest.skip("other threads in this process: build() does not fork")
+    seen = []
+    native.build(["gammln", "rmsd_pass"], background="rmsd_pass", done=seen.append,
+                 ready=lambda: seen.append("ready"))
+    assert seen == ["ready", "gammln", "rmsd_pass"]
+    assert native.is_cached("rmsd_pass") is True and native.is_cached("gammln") is True
+    built_beside = native._loaded["rmsd_pass"]
+    assert isinstance(built_beside._keepalive, ctypes.CDLL) == bool(shutil.which("ld"))    # loaded, not compiled
+    assert not isinstance(native._loaded["gammln"]._keepalive, ctypes.CDLL)                  # compiled here
+    image = np.linspace(0, 5, 7, dtype=np.float32)
+    assert built_beside(image, 1.5, np.arange(7)) == pytest.approx(float(np.sum((image - 1.5) ** 2)), rel=1e-6)
+    assert not capsys.readouterr().err
+
+
+def test_a_second_process_that_fails_leaves_the_build_here(private_cache, monkeypatch, capsys):
+    _two_cpus()
+    monkeypatch.setattr(native, "_child_build", lambda name, log_fd, ready: os._exit(5))
+    native.build(["gammln", "rmsd_pass"], background="rmsd_pass")
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["nbnumba: warning: building rmsd_pass in a second process failed (exit status 5): building "
+                   "it here"] or err == []            # [] where this process may not fork (threads)
+    assert native.is_cached("rmsd_pass") is True
+    assert native.kernel("rmsd_pass")(np.ones(3, "f4"), 0.5, roi=np.arange(3)) == pytest.approx(0.75)
+
+
+def test_no_second_process_where_it_cannot_help_or_is_refused(private_cache, monkeypatch):
+    monkeypatch.setenv("NBNUMBA_BUILD_BESIDE", "0")
+    assert not native.can_build_beside("render_fast")
+    monkeypatch.delenv("NBNUMBA_BUILD_BESIDE")
+    monkeypatch.setattr(native, "usable_cpus", lambda: 1)
+    assert not native.can_build_beside("render_fast")
+    monkeypatch.setattr(native, "usable_cpus", lambda: 2)
+    monkeypatch.setenv("NBNUMBA_NO_NATIVE_CACHE", "1")            # nothing to hand the entry back through
+    assert not native.can_build_beside("render_fast")
+    monkeypatch.delenv("NBNUMBA_NO_NATIVE_CACHE")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(private_cache.parent / "a-file"))
+    (private_cache.parent / "a-file").write_text("not a folder: nothing can be written below")
+    assert not native.can_build_beside("render_fast")
+    monkeypatch.setenv("NBNUMBA_BUILD_BESIDE", "1")
+    assert native._key("gammln") == native._key("gammln")         # not part of the key (a tunable would be)
+
+
+_SPLIT_CHECK = """
+import importlib
+from nbnumba.kernels import native
+native._obtain("render_fast")
+for step in native._SPLITS["render_fast"]:
+    for part in step:
+        for module, function, argtypes in part:
+            f = getattr(importlib.import_module("nbnumba.kernels." + module), function)
+            print(function, native.split_types("render_fast", argtypes) in [tuple(s) for s in f.signatures])
+"""
+
+
+def test_the_split_of_the_render_kernel_names_what_it_compiles(tmp_path):
+    """Every function the two processes of a first run compile for render_fast ahead of it (_SPLITS),
+    with the argument types the kernel calls it with: else the head start is lost (a compile twice)."""
+    out = _python(_SPLIT_CHECK, NUMBA_CACHE_DIR=str(tmp_path))
+    pairs = list(zip(out[::2], out[1::2]))
+    assert len(pairs) == sum(len(part) for step in native._SPLITS["render_fast"] for part in step) >= 2
+    assert all(ok == "True" for _, ok in pairs), pairs
+
+
+def test_a_callee_is_compiled_for_plain_types_not_literals():
+    """A constant argument from compiled code (Literal[int]) does not compile the callee once more."""
+    from numba import njit, types
+
+    from nbnumba.kernels import jit
+
+    def twice(n):
+        return n + n
+
+    def caller(x):
+        count = 0
+        for _ in range(x):
+            count += 1
+        return callee(count) + callee(3)
+
+    callee = jit._unliteral_calls(njit(twice))
+    assert njit(caller)(4) == 14
+    assert [tuple(s) for s in callee.signatures] == [(types.int64,)]
+
+
+def test_saving_numba_overloads_is_one_process_at_a_time(tmp_path):
+    import fcntl
+
+    from nbnumba.kernels import numba_internals as internals
+    with internals._folder_lock(str(tmp_path / "cache")) as held:
+        assert held.fd is not None
+        assert os.listdir(str(tmp_path / "cache")) == []             # nothing left in numba's folder
+        other = os.open(str(tmp_path / "cache"), os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with internals._folder_lock(str(blocked / "below")) as held:      # no folder: no lock, no error
+        assert held.fd is None

@@ -121,17 +121,16 @@ def _check_outputs(p):
 
 
 def _say_if_compiling(p):
-    """One line on stderr when a first run starts compiling kernels (tens of seconds, once per
-    machine), with an estimate for what this run still has to compile; nothing when nothing compiles."""
+    """When a first run is about to compile a kernel, it compiles every kernel this run needs at once
+    (about 10 s, once per machine), saying so on stderr: one line with an estimate for this machine as
+    loaded as it is, a count of kernels updated in place on a terminal, one line when done; nothing
+    when nothing compiles (kernels/buildtime.py)."""
     from ..kernels import native
-    from ..kernels.buildtime import entries_for, notice
+    from ..kernels.buildtime import compile_first, entries_for
 
-    def say(_name):
-        line = notice(entries_for(p.kernel, p.hklfilename, p.write_pgm, p.calculate_noise))
-        if line:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-    native.before_first_build = say
+    def first_build(_name):
+        compile_first(entries_for(p.kernel, p.hklfilename, p.write_pgm, p.calculate_noise), sys.stderr)
+    native.before_first_build = first_build
 
 
 def simulate(args):

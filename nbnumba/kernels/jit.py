@@ -95,6 +95,9 @@ def _cached(**options):
 
     def decorate(f):
         _keep_plain(f)
+        return _unliteral_calls(_dispatcher(f))
+
+    def _dispatcher(f):
         if not _caching[0]:
             return plain(f)
         try:
@@ -109,6 +112,21 @@ def _cached(**options):
                   "for this process only" % e)
             return plain(f)
     return decorate
+
+
+def _unliteral_calls(dispatcher):
+    """A call from compiled code compiles the callee for its arguments' types as numba types them at
+    that moment: an integer that is still the constant 0 there (`n = 0` before a loop that counts it)
+    is Literal[int](0), and numba compiles the callee for it, then again for int64 once the loop is
+    typed (fast._tile: about a second of the first run, thrown away). Callees are compiled for the
+    plain types instead; a literal argument converts to them, as any int64 does."""
+    from numba.core import types
+    template = dispatcher.get_call_template
+
+    def get_call_template(args, kws):
+        return template(tuple(types.unliteral(a) for a in args), {k: types.unliteral(v) for k, v in kws.items()})
+    dispatcher.get_call_template = get_call_template
+    return dispatcher
 
 
 # IEEE division as in C: x/0 is inf or NaN, never a Python exception. Kernel functions are called only

@@ -21,6 +21,14 @@ in-process by numba instead: the same code, just slower to start. The numba and 
 that saving needs are all in numba_internals.py; with versions outside those it was tested with, a
 one-line notice says so and numba's own cache is used instead.
 
+A first run builds its entries all at once (`build`, called by the command line when the first one is
+about to compile): on two CPUs or more, the render kernel (most of the work) in a child process forked
+once numba is imported, the rest here, each process also compiling part of the render kernel's callees
+for the other through numba's on-disk cache (`_SPLITS`); the child hands the entry back through the
+native cache. The entry function's body is inlined into its C wrapper, and callees are compiled for
+plain argument types, never literals (jit.py), so that no LLVM module of the whole kernel is optimised
+and generated twice for nothing.
+
 The kernels must not raise or allocate (a cfunc cannot hand an exception back; numba's allocator is
 not there without numba): they write into arrays the caller allocates. The few numba runtime helpers
 that only error paths reference are resolved to a stub that reports an internal error and aborts.
@@ -193,7 +201,7 @@ def _describe(v):
 
 
 _loaded = {}
-_lock = threading.Lock()
+_lock = threading.RLock()      # re-entered by build(), called from the first-build hook
 
 
 def kernel(name):
@@ -235,6 +243,9 @@ def _obtain(name):
             except OSError:
                 pass
     _announce(name)
+    k = _loaded.get(name)           # the hook may have built it, with the rest of the run's entries (build())
+    if k is not None:
+        return k
     return _build(name, paths, sources_changed=bool(stale))
 
 
@@ -248,6 +259,257 @@ def _announce(name):
     hook, before_first_build = before_first_build, None
     if hook is not None:
         hook(name)
+
+
+# ---------------------------------------------------------------------------- a first run's builds
+
+def build(names, background=None, done=None, ready=None):
+    """Makes every entry of `names` ready in this process (loaded, or built and saved), in order;
+    `ready()` is called once the builds are under way (after any fork: a thread it starts is not
+    copied), `done(name)` as each entry is ready. The one compile a first run does, all at once.
+
+    `background`, one of them (the render kernel, most of the compile), is built by a child process
+    forked once numba is imported, while this one builds the others; then loaded from the cache. Only
+    where that can help and is safe: two CPUs or more, a cache this process can write (the child hands
+    its work back through it), numba's internals as tested, no other thread running (fork copies
+    only this one). Else, or where the child fails, every entry is built here."""
+    todo = [n for n in dict.fromkeys(names) if n not in _loaded]
+    child = None
+    if background in todo and len(todo) > 1 and can_build_beside(background):
+        paths = _cache_paths(background)
+        if _stale(paths) or _older_builds(background, paths):
+            # before anything is compiled for it here (_precompile) or in the child: as _build does
+            _forget_numba_caches(dependencies(ENTRIES[background].module))
+        child = _Beside(background)
+        if child.pid is None:
+            child = None
+        else:
+            todo.remove(background)
+    try:
+        if ready is not None:
+            ready()
+        if child is not None:
+            for step in _SPLITS.get(background, ()):
+                _precompile(background, step[0])
+                child.go()
+            child.go(last=True)
+        for name in todo:
+            kernel(name)
+            if done is not None:
+                done(name)
+        if child is not None:
+            child.wait()
+            kernel(background)          # from the cache; built here if the child could not
+            if done is not None:
+                done(background)
+    finally:
+        if child is not None:
+            child.stop()
+
+
+# The entry built beside the others is most of a first run's compile: part of it is compiled here
+# meanwhile and saved in numba's on-disk cache, from which the child loads it. In steps: this process
+# compiles the first list of each (saving it), the child the second; before each step after the
+# first, and before the entry itself, the child waits until this process is done with the step
+# before. Each function is (module, function, argument types), a type being "i8", "f8" or "b1", "i8[:]"
+# or "f8[:]" (a 1-d array), one of the entry's arguments (its carray) or packs (a tuple of them) by
+# name, "name[0]" for an element of that argument, or a tuple of types. A type that does not match the
+# entry's call only wastes the head start: building the entry compiles what it calls. Balanced on a
+# 2-core machine: each process's part, with the other entries of a default run here, takes about as long.
+_ROW, _ROWS, _IROW, _PRM = "f8[:]", ("f8[:]",) * 3, "i8[:]", "params[0]"
+_SPLITS = {"render_fast": (
+    ((("fast", "_square_table", (_ROW, _ROWS, _ROW, "tables", "i8", _PRM, (_ROW, _IROW))),
+      ("fast", "_other_shape", (_ROW, _ROWS, _ROW, "tables", "i8", _PRM, "recip"))),
+     (("fast", "_square_const", (_ROW, _ROWS, _ROW, "cell_list", "i8", _PRM)),
+      ("fast", "_polarizations", (_ROW, _IROW, _ROWS, ("f8", "f8", "f8"), "f8", "polar_axis")),
+      ("fast", "_solid_angles", (_ROW, _ROW, _PRM, "b1")),
+      ("fast", "_capture_fractions", (_ROW, _ROW, _ROW, _ROW, "det", _PRM, "i8")),
+      ("fast", "_dmin_cut", (_ROW, _ROW, _ROW, _ROW, _IROW, "f8")))),
+    ((("pixel", "pixel_value", ("i8", "i8", "b1", "b1", "plan")),),
+     (("fast", "_steps", (_ROW, _ROWS, _ROW, _PRM, "recip", "tables", (_ROW, _IROW))),
+      ("fast", "_tile", ("i8", "order", "plan", "tables", "out", "scratch")))))}
+
+
+def split_types(name, argtypes):
+    """The numba types of a _SPLITS signature of the entry `name`."""
+    from numba import from_dtype, types
+    entry = ENTRIES[name]
+    args = {a.name: a for a in entry.args}
+    packs = dict(entry.packs)
+    scalars = {"i8": types.int64, "f8": types.float64, "b1": types.boolean}
+
+    def numba_type(t):
+        if isinstance(t, tuple):
+            return types.Tuple([numba_type(u) for u in t])
+        if t in scalars:
+            return scalars[t]
+        if t.endswith("[:]"):
+            return types.Array(scalars[t[:-3]], 1, "C")
+        if t.endswith("[0]"):
+            return numba_type(t[:-3]).dtype
+        if t in packs:
+            return types.Tuple([numba_type(m) for m in packs[t]])
+        a = args[t]
+        return types.Array(from_dtype(a.dtype), a.ndim, "C") if a.ndim else from_dtype(a.dtype)
+    return tuple(numba_type(t) for t in argtypes)
+
+
+def _precompile(name, functions):
+    """Compiles (or loads from numba's cache) `functions` (_SPLITS) for the entry `name`."""
+    import importlib
+    for module, function, argtypes in functions:
+        try:
+            f = getattr(importlib.import_module("nbnumba.kernels." + module), function)
+            f.compile(split_types(name, argtypes))
+        except Exception:
+            pass                # a head start only: building the entry compiles it, or says what is wrong
+
+
+def usable_cpus():
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def can_build_beside(name, numba_checked=True):
+    """Whether build() would build the entry `name` in a second process; without `numba_checked`, as far
+    as can be told without importing numba (whether its internals are as tested)."""
+    if not hasattr(os, "fork") or usable_cpus() < 2 or threading.active_count() > 1:
+        return False
+    paths = _cache_paths(name)
+    if paths is None or os.environ.get("NBNUMBA_BUILD_BESIDE", "1") == "0":
+        return False
+    folder = os.path.dirname(paths[0])
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    if not numba_checked:
+        return True
+    from . import jit               # numba and its typing tables: imported once, for both processes
+    return jit._untested is None
+
+
+class _Beside:
+    """A child process, forked from this one, that builds one entry into the native cache and exits.
+    Its stdout and stderr go to a temporary file, shown here only where it fails."""
+
+    def __init__(self, name):
+        import tempfile
+        self.name = name
+        self.pid = None
+        self._log = tempfile.TemporaryFile()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        ready, self._go = os.pipe()     # closed by this process once its part is in numba's cache
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(ready)
+            self.go(last=True)
+            self._log.close()
+            return
+        if pid == 0:
+            os.close(self._go)
+            _child_build(name, self._log.fileno(), ready)        # never returns
+        os.close(ready)
+        self.pid = pid
+
+    def go(self, last=False):
+        """Lets the child go on to its next step (_SPLITS), or with `last` to the end."""
+        if self._go is not None:
+            try:
+                if last:
+                    os.close(self._go)
+                    self._go = None
+                else:
+                    os.write(self._go, b".")
+            except OSError:
+                self._go = None
+
+    def wait(self):
+        """Waits for the child; where it failed, says so (and what it printed), and the caller builds
+        the entry itself."""
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            self._log.seek(0)
+            said = self._log.read().decode(errors="replace").strip().splitlines()
+            _warn("building %s in a second process failed (exit status %d%s): building it here"
+                  % (self.name, code, ": " + said[-1] if said else ""))
+        self._log.close()
+        return code == 0
+
+    def stop(self):
+        """Ends the child where this process stops early (an interrupt, an error)."""
+        self.go(last=True)
+        if self.pid is not None:
+            import signal
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = None
+
+
+def _child_build(name, log_fd, ready):
+    """In the forked child: build the entry into the cache, exit 0 where it is there now. The parent
+    writes a byte to `ready` as it finishes each step of its part (_SPLITS), and closes it at the end."""
+    code = 1
+    try:
+        import signal
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_DFL)
+        try:            # end with the parent, even where it is killed outright
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:
+            os._exit(1)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        global before_first_build
+        before_first_build = None
+        for i, step in enumerate(_SPLITS.get(name, ())):
+            if i:
+                _wait_for(ready)
+            _precompile(name, step[1])
+        while _wait_for(ready):
+            pass
+        _obtain(name)
+        code = 0 if is_cached(name) else 3
+    except BaseException:
+        try:
+            import traceback
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _wait_for(fd, timeout_s=300):
+    """One byte from the parent (True), or the end of the pipe or no word for `timeout_s` (False)."""
+    import select
+    if not select.select([fd], [], [], timeout_s)[0]:
+        return False
+    try:
+        return os.read(fd, 1) != b""
+    except OSError:
+        return False
 
 
 def is_cached(name):
@@ -376,7 +638,7 @@ def _base_key():
     global _key_base
     if _key_base is None:
         settings = sorted((k, v) for k, v in os.environ.items()
-                          if k.startswith("NBNUMBA_") and k != "NBNUMBA_NO_NATIVE_CACHE")
+                          if k.startswith("NBNUMBA_") and k not in ("NBNUMBA_NO_NATIVE_CACHE", "NBNUMBA_BUILD_BESIDE"))
         _key_base = _sha256(repr((sys.version, sys.platform, _install_stamp("numba"), _install_stamp("llvmlite"),
                                   _cpu_identity(), settings)).encode()).hexdigest()
     return _key_base
@@ -436,11 +698,24 @@ def _module_file(module):
     return None
 
 
+_imported = {}
+
+
 def _imports(module, relpath, package):
     """The nbnumba modules (and names that may be modules) a module's own top-level code imports, absolute
-    or relative; imports inside function bodies run later, if ever, and are left out."""
+    or relative; imports inside function bodies run later, if ever, and are left out. Parsed once per
+    process and file content (a first run saves several entries that import the same modules)."""
+    data = _read(os.path.join(_PACKAGE, relpath))
+    key = (module, package, _sha256(data).digest())
+    found = _imported.get(key)
+    if found is None:
+        found = _imported[key] = _parse_imports(module, relpath, package, data)
+    return list(found)
+
+
+def _parse_imports(module, relpath, package, data):
     import ast
-    tree = ast.parse(_read(os.path.join(_PACKAGE, relpath)), relpath)
+    tree = ast.parse(data, relpath)
     here = module if package else module.rpartition(".")[0]
     found, todo = [], list(tree.body)
     while todo:
@@ -650,11 +925,10 @@ _NUMBA_RUNTIME = ("numba_", "NRT_")
 def _build(name, paths, sources_changed=False):
     """Compiles the entry with numba; saves its machine code to the cache when it can stand alone and
     this numba is one whose internals the cache was tested with (else numba's own cache is all)."""
-    import glob
     import importlib
     import inspect
 
-    from numba import carray, cfunc, from_dtype, types
+    from numba import carray, cfunc, from_dtype, njit, types
 
     from . import numba_internals as internals
 
@@ -670,9 +944,13 @@ def _build(name, paths, sources_changed=False):
             paths = None
             _numba_cache_only(untested)
     sources = dependencies(entry.module) if paths is not None else None
-    if paths is not None and (sources_changed or any(
-            p != paths[0] for p in glob.glob(os.path.join(os.path.dirname(paths[0]), glob.escape(name) + "-*.o")))):
+    if paths is not None and (sources_changed or _older_builds(name, paths)):
         _forget_numba_caches(sources)
+    # saved natively, the function's body is inlined into the C wrapper (numba's IR inlining): one LLVM
+    # module less to optimise and generate code for, each the whole kernel (about 1 s of render_fast's
+    # build); else it is called, and kept in numba's own cache
+    if paths is not None:
+        target = njit(inline="always", error_model="numpy")(target.py_func)
     space = {"carray": carray, "target": target}
     args, body, sig = [], [], []
     for i, a in enumerate(entry.args):
@@ -729,15 +1007,36 @@ def _numba_cache_only(reason):
             pass
 
 
+def _older_builds(name, paths):
+    """Whether the cache holds the entry built under another key (numba or the sources changed)."""
+    import glob
+    return any(p != paths[0] for p in glob.glob(os.path.join(os.path.dirname(paths[0]), glob.escape(name) + "-*.o")))
+
+
+def _stale(paths):
+    """Whether the entry's metadata is there, for sources changed since."""
+    try:
+        return not _sources_current(read_meta(paths[1]))
+    except Exception:
+        return False
+
+
+_forgotten = set()      # modules whose numba cache files this process (or its parent) has dropped
+
+
 def _forget_numba_caches(sources):
     """The entry's sources (or numba) changed since its last build. numba's own cache checks only each
     function's own file: a function whose callee changed in another file would load stale from it. Drop
-    numba's cache files of the modules the entry is built from before compiling."""
+    numba's cache files of the modules the entry is built from before compiling; once per module and
+    process (what is saved after that was compiled from the sources as they are, maybe by the other
+    process of a first run's build, which needs it)."""
     import glob
     import importlib
 
     from . import numba_internals as internals
     modules = ["nbnumba." + f[:-3].replace("/", ".") for f in sources if not f.endswith("__init__.py")]
+    modules = [m for m in modules if m not in _forgotten]
+    _forgotten.update(modules)
     folders = set()
     for m in modules:
         folders.update(internals.cache_folder(v) for v in vars(importlib.import_module(m)).values()

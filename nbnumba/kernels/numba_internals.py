@@ -127,6 +127,36 @@ def cache_folder(dispatcher):
     return getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
 
 
+class _folder_lock:
+    """An exclusive lock on a cache folder (flock on the folder itself: no file left in it), where one
+    can be had; else nothing.
+    numba saves an overload by reading the function's index, adding to it and writing it back, and
+    names the new data file after the index's count: two processes saving overloads of one function
+    at once (a first run builds in two, kernels/native.py) would each drop the other's, or write
+    their code under one name."""
+
+    def __init__(self, folder):
+        self.folder, self.fd = folder, None
+
+    def __enter__(self):
+        try:
+            import fcntl
+            os.makedirs(self.folder, exist_ok=True)
+            self.fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)           # and with it the lock
+            self.fd = None
+        return False
+
+
 class _RobustCache(_FunctionCache):
     """numba's on-disk cache of one function, where an entry that cannot be read (a truncated or corrupt
     .nbi/.nbc file: UnpicklingError, EOFError, ...) is discarded with a warning and the function compiled
@@ -145,7 +175,8 @@ class _RobustCache(_FunctionCache):
 
     def save_overload(self, sig, data):
         try:
-            super().save_overload(sig, data)
+            with _folder_lock(self._cache_path):
+                super().save_overload(sig, data)
         except Exception as e:
             self.warn("cannot save numba cache entry %s (%s: %s): compiled for this process only"
                       % (self._cache_file._index_path, type(e).__name__, e))
