@@ -101,8 +101,12 @@ def observed_array(observed, p):
     return a.astype(np.float64).reshape(-1), np.ones(a.size, bool)
 
 
-def _with_values(params, names, x, start_fluence):
+def _with_values(params, names, x, start_fluence, oversample):
+    """params with the parameters at x; the oversampling the start settled kept at every point (nanoBragg's
+    auto-selection follows the crystal's size: a model whose sampling jumps as a cell length moves is
+    no smooth function, and a trial step to a huge cell would ask for millions of sub-pixels)."""
     q = copy.deepcopy(params)
+    q.oversample = oversample
     for name, v in zip(names, x):
         if name == "fluence":
             q.fluence = start_fluence * v
@@ -165,8 +169,8 @@ def refine(params, observed, names, max_nfev=50, max_chi2=3.0, threads=0):
             cache.clear()
             # each parameter's own value is checked to give its plan once, at the start
             at_start = key == x0.tobytes()
-            d = D.derivatives(_with_values(params, names, x, params.fluence), names, "analytic", threads,
-                              check=at_start, finite=False)
+            q = _with_values(params, names, x, params.fluence, base.p.oversample)
+            d = D.derivatives(q, names, "analytic", threads, check=at_start, finite=False)
             jac = np.empty((pixels.size, len(names)))
             for i, n in enumerate(names):
                 col = d.d[n].reshape(-1)[pixels]
