@@ -51,9 +51,15 @@ def read_observed(path, p):
     NanoBraggError naming the file for one that cannot be read or does not match the model."""
     from .io.cscan import double_to_int
     from .io.smv import read_smv, value_of
+    import stat
+    from .io.images import open_input
     shown = os.fspath(path)
+    if "\0" in os.fsdecode(shown):
+        raise NanoBraggError("%r: not a file name (a NUL character)" % shown)
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:        # a FIFO is opened without waiting for a writer, and refused
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise NanoBraggError("%s: not a regular file" % shown)
             start = fh.read(16)
         size = os.path.getsize(path)
     except OSError as e:

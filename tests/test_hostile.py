@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import traceback
 
 import numpy as np
@@ -67,6 +68,9 @@ def _snapshot(folder):
         for name in files:
             path = os.path.join(root, name)
             st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):        # a FIFO, a link: its kind and time
+                out[os.path.relpath(path, folder)] = (st.st_mode, st.st_mtime_ns)
+                continue
             with open(path, "rb") as fh:
                 out[os.path.relpath(path, folder)] = (fh.read(), st.st_mtime_ns)
     return out
@@ -243,6 +247,7 @@ def _manifest(rng):
 
 
 def test_batch_manifests(folder):
+    initial = set(os.listdir(folder)) | {"m.toml"}
     for case in range(RUNS):
         rng = random.Random(SEED0 * 7919 + case)
         doc = _manifest(rng)
@@ -263,7 +268,10 @@ def test_batch_manifests(folder):
             if rng.random() < 0.5:
                 argv += [rng.choice(["--job-name", "--mem", "--time", "--partition"]), rng.choice(["x", "a\nb", "", "8G"])]
         code, output = _invoke(folder, argv)
-        shutil.rmtree(folder / "frames", ignore_errors=True)
+        # what this case wrote goes, so that the next case's outputs are new files, not its inputs
+        for name in set(os.listdir(folder)) - initial:
+            path = folder / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 # ------------------------------------------------------------------ refine, show, compare
@@ -406,3 +414,18 @@ def test_simulate_values_beyond_latin1(folder, value):
     """C's argv is bytes: a value of any characters is read as C reads their UTF-8 bytes, never a traceback."""
     code, output = _invoke(folder, ["simulate"] + GOOD.split() + ["-distance", value, "-nonoise", "-nopgm"])
     assert code in (0, 9)
+
+
+@pytest.mark.parametrize("command", ["run", "status", "slurm-script"])
+def test_a_fifo_nobody_writes_to_is_no_manifest(folder, command):
+    """A FIFO as the manifest is read without waiting for a writer: empty, so refused."""
+    os.mkfifo(folder / "m.toml")
+    argv = ["batch", command, "m.toml", "--out", "frames"] + (["--array", "2"] if command == "slurm-script" else [])
+    code, output = _invoke(folder, argv)
+    assert code == 9 and "no image" in output
+
+
+def test_refine_refuses_a_fifo_without_waiting(folder):
+    os.mkfifo(folder / "obs.img")
+    code, output = _invoke(folder, ["refine", "obs.img", "--flags", GOOD, "--refine", "distance"])
+    assert code == 9 and "not a regular file" in output

@@ -226,11 +226,14 @@ def random_misset(seed):
 
 def _read_doc(path):
     """The manifest as a mapping: TOML, or JSON Lines (.jsonl) as {"image": [{"id", "args"}, ...]}."""
+    from ..io.images import open_input
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:        # a FIFO nobody writes to reads as empty, never waits
             data = fh.read(MAX_MANIFEST_BYTES + 1)
     except OSError as e:
         raise NanoBraggError("%s: %s" % (path, e.strerror or e)) from None
+    except ValueError as e:                 # a NUL in the path
+        raise NanoBraggError("%r: not a file name (%s)" % (path, e)) from None
     if len(data) > MAX_MANIFEST_BYTES:
         raise NanoBraggError("%s: more than %d bytes: not a manifest (split a bigger set into several)"
                              % (path, MAX_MANIFEST_BYTES))
@@ -269,7 +272,7 @@ def _read_doc(path):
 
 def read_manifest(path):
     """The Manifest of a TOML or JSON Lines file; NanoBraggError (exit 9) for anything wrong in it."""
-    path = os.path.abspath(path)
+    path = os.path.abspath(os.fsdecode(path))
     doc = _read_doc(path)
     return Manifest(path, build_jobs(doc, os.path.dirname(path), path))
 

@@ -176,11 +176,11 @@ def check_engine(engine="dask", workers=None, threads_per_worker=None, scheduler
                  shard=None):
     """The engine's arguments checked and normalised, before anything is created or started: a
     NanoBraggError naming the first that is wrong. Returns them as a dict."""
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine not in ENGINES:
         raise NanoBraggError("--engine: %r is not one of %s" % (engine, ", ".join(ENGINES)))
     workers = _count("--workers", workers)
     threads_per_worker = _count("--threads-per-worker", threads_per_worker)
-    if cluster is not None and cluster not in CLUSTERS:
+    if cluster is not None and (not isinstance(cluster, str) or cluster not in CLUSTERS):
         raise NanoBraggError("--cluster: %r is not one of %s" % (cluster, ", ".join(CLUSTERS)))
     scheduler = check_scheduler(scheduler)
     shard = check_shard(shard)
@@ -272,6 +272,8 @@ def run_batch(jobs, out_dir, engine="dask", workers=None, threads_per_worker=Non
     if shard is not None:
         jobs, engine = shard_of(jobs, shard), "serial"
     out_dir = os.path.abspath(os.fsdecode(out_dir))
+    if "\0" in out_dir:
+        raise NanoBraggError("--out %r: not a folder name (a NUL character)" % out_dir)
     created = _make_folder(out_dir)
     try:
         if not os.access(out_dir, os.W_OK):

@@ -78,6 +78,8 @@ def regular_file(path):
         st = os.stat(path)
     except OSError as e:
         raise NanoBraggError("%s: %s" % (path, e.strerror or e)) from None
+    except ValueError:          # a NUL in the name
+        raise NanoBraggError("%r: not a file name (a NUL character)" % (path,)) from None
     if stat.S_ISDIR(st.st_mode):
         raise NanoBraggError("%s: a directory, not an image file" % path)
     if not stat.S_ISREG(st.st_mode):
