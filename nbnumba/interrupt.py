@@ -21,6 +21,19 @@ class Interrupted(BaseException):
         return signal.Signals(self.signum).name
 
 
+# A signal whose Interrupted was raised where C code drops it (compile(), while Python imports a module,
+# checks for signals and clears the error): the console entry's handler (raise_at_start) notes it here,
+# and the next stopping_on_signals block raises it again before it starts
+pending = None
+
+
+def raise_at_start(signum, frame):
+    """The SIGINT handler of the console entry, before a command has its own: Interrupted, noted."""
+    global pending
+    pending = signum
+    raise Interrupted(signum)
+
+
 class stopping_on_signals:
     """Within the block, SIGINT and SIGTERM raise Interrupted (once: a second signal while the first
     is being handled is ignored, so clean-up runs to its end). Only in the main thread."""
@@ -28,6 +41,10 @@ class stopping_on_signals:
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self):
+        global pending
+        if pending is not None:
+            signum, pending = pending, None
+            raise Interrupted(signum)
         self._old = {}
         self._raised = False
         if threading.current_thread() is threading.main_thread():

@@ -6,7 +6,6 @@ processes start, and nbnumba.api.batch at the top level of a plain script (no `_
 Everything runs for real: the command line in a subprocess, a Dask LocalCluster of worker processes over
 loopback, a real SLURM where one answers (CI: .ci/slurm.sh, NBNUMBA_REQUIRE_SLURM=1)."""
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from nbnumba import api
 from nbnumba.errors import NanoBraggError
 from test_batch import _live_in_group, manifest, nbnumba, temporaries
+from test_batch_slurm import _slurm_up
 
 TINY = "-cell 100 100 100 90 90 90 -default_F 100 -N 3 -lambda 6.2 -distance 100 -detpixels 8 -pixel 0.1"
 # about half a second per image on one core: a run long enough to interrupt while its workers start or render
@@ -179,16 +179,6 @@ def test_api_unreachable_scheduler_leaves_nothing(tmp_path):
 
 # ---------------------------------------------------------------- SLURM
 
-def _slurm_up():
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return False
-    try:
-        res = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return res.returncode == 0 and any(s in res.stdout for s in ("idle", "mix", "alloc"))
-
-
 def _needs_slurm():
     import importlib.util
     up = _slurm_up()
@@ -324,13 +314,20 @@ def test_ctrl_c_while_workers_start(tmp_path, delay):
 
 
 def test_ctrl_c_while_python_imports_the_command(tmp_path):
+    """SIGINT while Python imports nbnumba's command line (0.1 s in): one line, exit 130. A signal that
+    lands still earlier, in the interpreter's own start-up (no nbnumba frame yet: site, encodings), is
+    Python's to report; such a try is made again a little later."""
     path = tiny_manifest(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out",
-                             str(tmp_path / "out"), "--workers", "1"], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    for attempt in range(6):
+        proc = subprocess.Popen([sys.executable, "-m", "nbnumba", "batch", "run", str(path), "--out",
+                                 str(tmp_path / ("out%d" % attempt)), "--workers", "1"], start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.1 + 0.05 * attempt)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+        if "Traceback" in stderr and "nbnumba" not in stderr:
+            continue            # CPython's own start-up
+        break
     assert proc.returncode == 130 and "Traceback" not in stderr, (proc.returncode, stderr)
     assert len(stderr.splitlines()) == 1 and "interrupted" in stderr, stderr
 

@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from nbnumba.batch import job as batch_job
 from nbnumba.batch import manifest as mf
 from nbnumba.errors import NanoBraggError
+from toml_text import toml_value
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ROOT / "golden" / "inputs"
@@ -440,11 +441,16 @@ def test_frames_built_from_probes_equal_frames_parsed_one_by_one(monkeypatch, do
         assert -p.seed == job.seed
 
 
-def test_a_sweep_across_an_image_and_a_rotation_is_checked():
-    """A [rotation] whose frames would join a sweep after an [[image]] that ends elsewhere: refused."""
+def test_a_sweep_takes_the_rotation_not_the_image_before_it():
+    """An [[image]] before a [rotation] is no frame of the sweep (it may stand anywhere in phi); the
+    rotation's frames are, and are checked among themselves."""
     doc = {"base": G, "outputs": {"noisefile": "{id}.img", "sweep": "s.nxs"},
            "image": [{"id": "a", "args": "-phi 5 -osc 0.1"}], "rotation": {"start": 0.0, "osc": 0.1, "frames": 6}}
-    with pytest.raises(NanoBraggError, match="image '00001' starts at phi 0, not 5.1"):
+    jobs = mf.build_jobs(doc, "/", "m")
+    assert [j.id for j in mf.sweep_jobs(jobs)] == ["%05d" % i for i in range(1, 7)]
+    doc["rotation"] = [{"start": 0.0, "osc": 0.1, "frames": 2},
+                       {"prefix": "b", "start": 0.5, "osc": 0.1, "frames": 2}]
+    with pytest.raises(NanoBraggError, match="image 'b00001' starts at phi 0.5, not 0.2"):
         mf.build_jobs(doc, "/", "m")
 
 
@@ -568,26 +574,12 @@ VALUES = [-1, 0, 1, 3, 2 ** 31, -(2 ** 63), 10 ** 12, 0.5, -0.5, 1e308, math.nan
           "\x00", "é{id}", "-hkl P1.hkl", "-floatfile {id}", [], ["-phi", 1], [True], {}, {"a": 1}]
 
 
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else "inf" if math.isinf(v) else repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[%s]" % ", ".join(_toml_value(x) for x in v)
-    return "{%s}" % ", ".join("%s = %s" % (k, _toml_value(x)) for k, x in v.items())
-
-
 def _toml(doc):
-    lines = ["%s = %s" % (k, _toml_value(v)) for k, v in doc.items() if not isinstance(v, dict) or k == "bogus"]
+    lines = ["%s = %s" % (k, toml_value(v)) for k, v in doc.items() if not isinstance(v, dict) or k == "bogus"]
     for k, v in doc.items():
         if isinstance(v, dict) and k != "bogus":
             lines.append("[[%s]]" % k if k == "image" else "[%s]" % k)
-            lines += ["%s = %s" % (kk, _toml_value(vv)) for kk, vv in v.items()]
+            lines += ["%s = %s" % (kk, toml_value(vv)) for kk, vv in v.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -29,6 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import GOLDEN
+from toml_text import toml_value
 
 RUNS = int(os.environ.get("NBNUMBA_HOSTILE_RUNS", "40"))
 SEED0 = int(os.environ.get("NBNUMBA_HOSTILE_SEED", "0"))
@@ -186,33 +187,17 @@ def _invoke(folder, argv):
 
 # ------------------------------------------------------------------ batch manifests
 
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v == math.inf else "-inf" if v == -math.inf else repr(v))
-    if isinstance(v, str):
-        return '"%s"' % "".join(c if c.isprintable() and c not in '"\\' else "\\u%04x" % ord(c) for c in v)
-    if isinstance(v, list):
-        return "[%s]" % ", ".join(_toml_value(x) for x in v)
-    if isinstance(v, dict):
-        return "{%s}" % ", ".join("%s = %s" % (k, _toml_value(x)) for k, x in v.items())
-    raise TypeError(v)
-
-
 def _toml(doc):
-    lines = ["%s = %s" % (k, _toml_value(v)) for k, v in doc.items() if not isinstance(v, (dict, list))
+    lines = ["%s = %s" % (k, toml_value(v)) for k, v in doc.items() if not isinstance(v, (dict, list))
              or (isinstance(v, list) and not all(isinstance(t, dict) for t in v)) or (isinstance(v, list) and not v)]
     for k, v in doc.items():
         if isinstance(v, dict):
             lines.append("[%s]" % k)
-            lines += ["%s = %s" % (kk, _toml_value(vv)) for kk, vv in v.items()]
+            lines += ["%s = %s" % (kk, toml_value(vv)) for kk, vv in v.items()]
         elif isinstance(v, list) and v and all(isinstance(t, dict) for t in v):
             for t in v:
                 lines.append("[[%s]]" % k)
-                lines += ["%s = %s" % (kk, _toml_value(vv)) for kk, vv in t.items()]
+                lines += ["%s = %s" % (kk, toml_value(vv)) for kk, vv in t.items()]
     return "\n".join(lines) + "\n"
 
 

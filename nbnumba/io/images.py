@@ -140,8 +140,10 @@ def read_image(path, fpixels=None, spixels=None):
             image, info = reader(path, st.st_size, head)
         else:
             image, info = _read_raw_float(path, st.st_size, fpixels, spixels)
-    except NanoBraggError:
-        raise
+    except NanoBraggError as e:
+        if path in str(e):
+            raise
+        raise NanoBraggError("%s: %s" % (path, e)) from None      # a reader's message that names no file
     except READ_ERRORS as e:
         raise NanoBraggError("%s: cannot read it as %s: %s" % (path, fmt or "a raw float image",
                                                                 _one_line(e))) from None
