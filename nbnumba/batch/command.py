@@ -8,7 +8,6 @@ options are named as sbatch names them (--partition, --time, --mem, --cpus-per-t
 --memory, --cores). A value with a control character (a newline would start a line of its own in the
 job script) is refused."""
 import os
-import re
 import shlex
 import sys
 from contextlib import contextmanager
@@ -16,8 +15,8 @@ from contextlib import contextmanager
 import click
 
 from ..errors import NanoBraggError
+from .manifest import CONTROL
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INTERRUPTED = {
     "run": "nbnumba batch: interrupted; images already written are complete, run the same command again to finish",
 }
@@ -46,7 +45,7 @@ def _plain(option, value):
     """A text option that goes into a job script: no control character (a newline would end the line)."""
     values = value if isinstance(value, (list, tuple)) else [value]
     for v in values:
-        if v is not None and _CONTROL.search(v):
+        if v is not None and CONTROL.search(v):
             raise NanoBraggError("%s %r: a control character (a newline would start a line of its own in the job "
                                  "script) is not allowed" % (option, v))
         if v is not None and not v.strip():

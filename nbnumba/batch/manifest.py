@@ -71,7 +71,7 @@ _IMAGE_KEYS = {"id", "args"}
 _ROTATION_KEYS = {"prefix", "start", "osc", "frames", "args"}
 _ORIENTATION_KEYS = {"prefix", "count", "seed", "args"}
 _ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")     # characters no name or script line may hold
 _INDEX_SPEC = re.compile(r"(0[1-9][0-9]?)?d?\Z")     # {index}, {index:05d}, {index:03}, {index:d}
 _WHERE = object()           # key of an image mapping that names its place (no TOML or JSON key can be it)
 
@@ -307,7 +307,7 @@ def _check_template(kind, template, name):
         raise NanoBraggError("%s: not a file name template: %s" % (where, e)) from None
     has_id = False
     for literal, field, spec, conversion in parts:
-        if "/" in literal or _CONTROL.search(literal):
+        if "/" in literal or CONTROL.search(literal):
             raise NanoBraggError("%s: a template names a plain file in --out (no '/', no control characters)"
                                  % where)
         if field is None:
@@ -330,7 +330,7 @@ def _name_problem(file_name):
     """Why `file_name` cannot be a file the batch writes in --out, or None."""
     if not file_name or file_name in (".", ".."):
         return "is no file name"
-    if "/" in file_name or _CONTROL.search(file_name):
+    if "/" in file_name or CONTROL.search(file_name):
         return "must be a plain file name (no '/', no control characters)"
     if file_name.startswith((".", "-")):
         return "must not start with '.' or '-'"

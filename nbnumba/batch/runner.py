@@ -161,6 +161,12 @@ def check_slurm(slurm):
     extra = slurm.job_extra
     if isinstance(extra, str) or not isinstance(extra, (list, tuple)) or not all(isinstance(e, str) for e in extra):
         raise NanoBraggError("--extra: %r is not a list of #SBATCH directives" % (extra,))
+    from .manifest import CONTROL
+    for option, value in (("--partition", slurm.queue), ("--account", slurm.account), ("--mem", slurm.memory),
+                          ("--time", slurm.walltime)) + tuple(("--extra", e) for e in extra):
+        if value is not None and CONTROL.search(value):
+            # each goes into a line of the worker job script: a newline would add a line of its own
+            raise NanoBraggError("%s %r: a control character is not allowed" % (option, value))
     return slurm._replace(job_extra=tuple(extra), memory=memory)
 
 

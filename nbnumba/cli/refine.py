@@ -41,7 +41,7 @@ def _check_json(json_path, image, p):
     input file of the model."""
     from ..config import skips
     from ..io.atomic import output_target
-    from .simulate import _INPUT_FLAGS, _same_file
+    from .simulate import _INPUT_FLAGS, same_file
     if not json_path:
         raise NanoBraggError("--json: give a file name")
     try:
@@ -54,7 +54,7 @@ def _check_json(json_path, image, p):
     if p.hklfilename is None and not skips(p, "dumpfile") and os.path.isfile(p.dumpfilename):
         inputs.append(("-dumpfile", p.dumpfilename))
     for what, source in inputs:
-        if _same_file(json_path, source):
+        if same_file(json_path, source):
             raise NanoBraggError("--json %s would overwrite an input file: %s (%s)" % (json_path, source, what))
     folder = os.path.dirname(target)
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):

@@ -44,8 +44,6 @@ def same_file(a, b):
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-_same_file = same_file
-
 
 def check_output_name(name, flag):
     """(the path that will be written, whether it is a special file written through) of the output `name`
